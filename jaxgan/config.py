@@ -1,0 +1,136 @@
+"""The run configuration: one frozen dataclass, validated once.
+
+Library code takes a `Config` (never absl FLAGS), so it can be built in a notebook:
+
+    cfg = Config(dataset="mnist", num_steps=1000)
+    cfg.validate()
+
+`from_flags` builds one from parsed absl flags; main.py is its only caller.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from typing import Any
+
+from jaxgan.errors import ConfigError
+
+UPDATE_ORDERS = ("d_then_g", "g_then_d", "simultaneous")
+OPTIMIZERS = ("adam", "sgd")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+  """Everything that determines a run. Field names equal the flag names."""
+
+  # Data.
+  dataset: str = "mnist"
+  data_dir: str = ""  # A folder of IDX files; when set, no tfds download is attempted.
+  # Model and objective.
+  model: str = "mlp"
+  loss: str = "non_saturating"
+  latent_dim: int = 100
+  # Algorithm 1 of Goodfellow et al. 2014.
+  num_d_steps: int = 1  # k: D updates per G update.
+  update_order: str = "d_then_g"
+  batch_size: int = 64
+  num_steps: int = 0  # Train steps (one step = k D updates + one G update).
+  num_epochs: float = 0.0  # Used when num_steps is 0: epochs of D's real batches.
+  # Optimizers (separate learning rates for G and D; the rest shared).
+  optimizer: str = "adam"
+  lr_g: float = 2e-4
+  lr_d: float = 2e-4
+  b1: float = 0.5
+  b2: float = 0.999
+  momentum: float = 0.5  # sgd only.
+  final_momentum: float = 0.5  # sgd: momentum ramps linearly to this ...
+  momentum_ramp_steps: int = 0  # ... over this many optimizer updates (0 = constant).
+  lr_decay: float = 1.0  # sgd: lr_t = max(lr / lr_decay**t, min_lr) (paper: 1.000004).
+  min_lr: float = 0.0
+  # Randomness.
+  seed: int = 0
+  # Loop schedule (0 = never; every schedule also fires on the last step).
+  log_every: int = 100
+  sample_every: int = 400
+  checkpoint_every: int = 1000
+  sample_grid: int = 5  # Sample grids are sample_grid x sample_grid images.
+  max_checkpoints: int = 3
+
+  # ------------------------------------------------------------------ validation
+  def validate(self) -> "Config":
+    """Raises ConfigError naming the flag and the expected value; returns self."""
+    # Imported here: the registries import this module's neighbours.
+    from jaxgan import data, losses, models
+
+    def need(cond: bool, flag: str, value: Any, expected: str) -> None:
+      if not cond:
+        raise ConfigError(f"--{flag}={value!r} is invalid: expected {expected}.")
+
+    need(self.model in models.MODELS, "model", self.model,
+         f"one of {sorted(models.MODELS)}")
+    need(self.loss in losses.LOSSES, "loss", self.loss,
+         f"one of {sorted(losses.LOSSES)}")
+    need(self.update_order in UPDATE_ORDERS, "update_order", self.update_order,
+         f"one of {list(UPDATE_ORDERS)}")
+    need(self.optimizer in OPTIMIZERS, "optimizer", self.optimizer,
+         f"one of {list(OPTIMIZERS)}")
+    if not self.data_dir:
+      data.check_dataset_name(self.dataset)
+    for name in ("latent_dim", "num_d_steps", "batch_size", "sample_grid",
+                 "max_checkpoints"):
+      value = getattr(self, name)
+      need(isinstance(value, int) and value >= 1, name, value, "an integer >= 1")
+    for name in ("num_steps", "log_every", "sample_every", "checkpoint_every"):
+      value = getattr(self, name)
+      need(isinstance(value, int) and value >= 0, name, value, "an integer >= 0")
+    need(self.num_steps > 0 or self.num_epochs > 0, "num_steps", self.num_steps,
+         "a positive number of steps (or a positive --num_epochs)")
+    need(math.isfinite(self.num_epochs) and self.num_epochs >= 0, "num_epochs",
+         self.num_epochs, "a finite number >= 0")
+    for name in ("lr_g", "lr_d"):
+      value = getattr(self, name)
+      need(math.isfinite(value) and value > 0, name, value,
+           "a finite learning rate > 0")
+    for name in ("b1", "b2", "momentum", "final_momentum"):
+      value = getattr(self, name)
+      need(math.isfinite(value) and 0 <= value < 1, name, value,
+           "a number in [0, 1)")
+    need(self.momentum_ramp_steps >= 0, "momentum_ramp_steps",
+         self.momentum_ramp_steps, "an integer >= 0")
+    need(math.isfinite(self.lr_decay) and self.lr_decay >= 1, "lr_decay",
+         self.lr_decay, "a factor >= 1 (1 = no decay)")
+    need(math.isfinite(self.min_lr) and self.min_lr >= 0, "min_lr", self.min_lr,
+         "a number >= 0")
+    need(isinstance(self.seed, int) and 0 <= self.seed < 2**32, "seed", self.seed,
+         "an integer in [0, 2**32)")
+    if self.update_order == "simultaneous" and self.num_d_steps != 1:
+      raise ConfigError(
+          f"--num_d_steps={self.num_d_steps} cannot be combined with "
+          "--update_order=simultaneous: a simultaneous update applies one D and one "
+          "G gradient from the same minibatch; use --num_d_steps=1 or another "
+          "--update_order.")
+    return self
+
+  def steps_for(self, num_examples: int) -> int:
+    """Number of train steps: --num_steps, or --num_epochs of D's real batches."""
+    if self.num_steps:
+      return self.num_steps
+    batches_per_epoch = num_examples // self.batch_size
+    return max(1, math.ceil(self.num_epochs * batches_per_epoch / self.num_d_steps))
+
+  def to_json(self) -> str:
+    return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+
+FIELDS = tuple(f.name for f in dataclasses.fields(Config))
+
+
+def from_flags(flag_values: Any) -> Config:
+  """Builds a Config from parsed absl flags whose names equal the field names."""
+  kwargs = {}
+  for field in dataclasses.fields(Config):
+    if field.name in flag_values:
+      kwargs[field.name] = flag_values[field.name].value
+  return Config(**kwargs)

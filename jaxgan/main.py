@@ -1,0 +1,87 @@
+r"""Trains a GAN: flags → Config → train.run.
+
+    python -m jaxgan.main --flagfile=experiments/mnist.flags --workdir=runs/mnist
+
+Offline, read local IDX files instead of downloading with tfds:
+
+    python -m jaxgan.main --flagfile=experiments/mnist.flags \
+        --data_dir=/usr/share/datasets/fashion-mnist --workdir=runs/fm
+"""
+
+from __future__ import annotations
+
+import sys
+
+from absl import app, flags, logging
+
+from jaxgan import config as config_lib
+from jaxgan.errors import EXIT_USAGE, JaxganError
+
+_D = config_lib.Config()  # Defaults live in one place: the Config dataclass.
+
+flags.DEFINE_string("workdir", None, "Folder for checkpoints, metrics, samples. "
+                    "A workdir holding a checkpoint is resumed.")
+flags.DEFINE_string("dataset", _D.dataset, "tfds dataset name (e.g. mnist, fashion_mnist); "
+                    "with --data_dir, just the data's name.")
+flags.DEFINE_string("data_dir", _D.data_dir, "Folder with MNIST-format IDX files "
+                    "(train-images-idx3-ubyte[.gz], ...); read directly, no download.")
+flags.DEFINE_string("model", _D.model, "Model: mlp (PyTorch-GAN gan.py) or paper_mlp.")
+flags.DEFINE_string("loss", _D.loss, "GAN loss: non_saturating or minimax.")
+flags.DEFINE_integer("latent_dim", _D.latent_dim, "Dimension of z.")
+flags.DEFINE_integer("num_d_steps", _D.num_d_steps, "k: D updates per G update.")
+flags.DEFINE_string("update_order", _D.update_order,
+                    "d_then_g (default), g_then_d (PyTorch-GAN) or simultaneous (paper code).")
+flags.DEFINE_integer("batch_size", _D.batch_size, "Minibatch size m.")
+flags.DEFINE_integer("num_steps", _D.num_steps, "Train steps (k D updates + 1 G update).")
+flags.DEFINE_float("num_epochs", _D.num_epochs, "Epochs of real data, if --num_steps=0.")
+flags.DEFINE_string("optimizer", _D.optimizer, "adam or sgd (momentum, lr decay).")
+flags.DEFINE_float("lr_g", _D.lr_g, "Generator learning rate.")
+flags.DEFINE_float("lr_d", _D.lr_d, "Discriminator learning rate.")
+flags.DEFINE_float("b1", _D.b1, "Adam beta1.")
+flags.DEFINE_float("b2", _D.b2, "Adam beta2.")
+flags.DEFINE_float("momentum", _D.momentum, "SGD initial momentum.")
+flags.DEFINE_float("final_momentum", _D.final_momentum, "SGD momentum after the ramp.")
+flags.DEFINE_integer("momentum_ramp_steps", _D.momentum_ramp_steps,
+                     "SGD: updates over which momentum ramps linearly (0 = constant).")
+flags.DEFINE_float("lr_decay", _D.lr_decay, "SGD: lr is divided by this after each update.")
+flags.DEFINE_float("min_lr", _D.min_lr, "SGD: floor of the decayed learning rate.")
+flags.DEFINE_integer("seed", _D.seed, "Random seed: init, noise and data order.")
+flags.DEFINE_integer("log_every", _D.log_every, "Log metrics every N steps (0 = never).")
+flags.DEFINE_integer("sample_every", _D.sample_every, "Save a sample grid every N steps.")
+flags.DEFINE_integer("checkpoint_every", _D.checkpoint_every,
+                     "Checkpoint every N steps (and always at the end).")
+flags.DEFINE_integer("sample_grid", _D.sample_grid, "Sample grids are N x N images.")
+flags.DEFINE_integer("max_checkpoints", _D.max_checkpoints, "Checkpoints kept.")
+
+FLAGS = flags.FLAGS
+
+
+def quiet_library_logs() -> None:
+  """Drops orbax's INFO chatter (dozens of lines per checkpoint); warnings still show."""
+  import logging as std_logging
+
+  def keep(record: std_logging.LogRecord) -> bool:
+    return record.levelno >= std_logging.WARNING or "/orbax/" not in record.pathname
+
+  logging.get_absl_handler().addFilter(keep)
+
+
+def main(argv: list[str]) -> None:
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  quiet_library_logs()
+  try:
+    if not FLAGS.workdir:
+      raise config_lib.ConfigError("--workdir is required: a folder for checkpoints, "
+                                   "metrics and samples (e.g. --workdir=runs/mnist).")
+    config = config_lib.from_flags(FLAGS)
+    from jaxgan import train  # Imported after flag checks: jax start-up is slow.
+    train.run(config, FLAGS.workdir)
+  except JaxganError as e:
+    logging.flush()
+    print(f"jaxgan: error: {e}", file=sys.stderr)
+    sys.exit(EXIT_USAGE)
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,108 @@
+"""GANState (a pure pytree of arrays) and the optimizers that update it.
+
+The state holds arrays only, so it checkpoints, vmaps and shards as one pytree; the
+static parts (modules, optax transformations) live in `GAN`, built once from a Config.
+Optimizer hyperparameters are injected into `opt_state.hyperparams` (optax
+`inject_hyperparams`), so a sweep can vary them as array leaves.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import flax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxgan import losses, models
+from jaxgan.config import Config
+
+PyTree = Any
+
+
+class NetState(flax.struct.PyTreeNode):
+  """One network's trainable state: parameters, BatchNorm statistics, optimizer state."""
+
+  params: PyTree
+  batch_stats: PyTree  # {} for models without BatchNorm.
+  opt_state: PyTree
+
+
+class GANState(flax.struct.PyTreeNode):
+  """The whole training state; a run is a pure function of (config, this state).
+
+  step: int32 scalar, completed train steps. rng: the run's PRNG key (uint32 [2]);
+  per-step keys are derived with fold_in(rng, step), never stored.
+  """
+
+  step: jax.Array
+  rng: jax.Array
+  g: NetState
+  d: NetState
+
+
+def make_optimizer(config: Config, learning_rate: float) -> optax.GradientTransformation:
+  """Adam(lr, b1, b2), or SGD with momentum and the paper's exponential lr decay."""
+  if config.optimizer == "adam":
+    return optax.inject_hyperparams(optax.adam)(
+        learning_rate=learning_rate, b1=config.b1, b2=config.b2)
+  if config.optimizer == "sgd":
+    # pylearn2's ExponentialDecay divides lr by decay_factor after every update, down to
+    # min_lr; its MomentumAdjustor ramps momentum linearly to final_momentum.
+    def lr_schedule(count):
+      return jnp.maximum(learning_rate / config.lr_decay ** count, config.min_lr)
+
+    if config.momentum_ramp_steps:
+      momentum = optax.linear_schedule(config.momentum, config.final_momentum,
+                                       config.momentum_ramp_steps)
+    else:
+      momentum = config.momentum
+    return optax.inject_hyperparams(optax.sgd)(learning_rate=lr_schedule,
+                                               momentum=momentum)
+  raise ValueError(f"unknown optimizer {config.optimizer!r}")
+
+
+class GAN(NamedTuple):
+  """The static half of a GAN: modules, optimizers, objective; built once per config."""
+
+  generator: nn.Module
+  discriminator: nn.Module
+  g_tx: optax.GradientTransformation
+  d_tx: optax.GradientTransformation
+  loss: losses.Loss
+  noise: str
+  pixel_range: tuple[float, float]
+  latent_dim: int
+  image_shape: tuple[int, int, int]
+
+  def sample_noise(self, key: jax.Array, batch: int) -> jax.Array:
+    return models.sample_noise(self.noise, key, (batch, self.latent_dim))
+
+  def init(self, rng: jax.Array) -> GANState:
+    """A fresh state from a PRNG key (the run's seed key)."""
+    g_key, d_key, run_key = jax.random.split(rng, 3)
+    z = jnp.zeros((1, self.latent_dim), jnp.float32)
+    x = jnp.zeros((1,) + self.image_shape, jnp.float32)
+    g_vars = self.generator.init(g_key, z, train=False)
+    d_vars = self.discriminator.init(d_key, x, train=False)
+
+    def net(variables, tx):
+      params = variables["params"]
+      return NetState(params=params, batch_stats=variables.get("batch_stats", {}),
+                      opt_state=tx.init(params))
+
+    return GANState(step=jnp.zeros((), jnp.int32), rng=run_key,
+                    g=net(g_vars, self.g_tx), d=net(d_vars, self.d_tx))
+
+
+def make_gan(config: Config, image_shape: tuple[int, int, int]) -> GAN:
+  spec = models.get_model(config.model)
+  return GAN(generator=spec.generator(tuple(image_shape)),
+             discriminator=spec.discriminator(tuple(image_shape)),
+             g_tx=make_optimizer(config, config.lr_g),
+             d_tx=make_optimizer(config, config.lr_d),
+             loss=losses.get_loss(config.loss), noise=spec.noise,
+             pixel_range=spec.pixel_range, latent_dim=config.latent_dim,
+             image_shape=tuple(image_shape))

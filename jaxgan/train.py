@@ -1,0 +1,105 @@
+"""The training loop: `run(config, workdir)`.
+
+Order of decisions (each can fail with a JaxganError *before* the workdir is touched):
+  1. validate the config;
+  2. load the dataset (IDX folder or tfds) and check the batch fits;
+  3. build the GAN and its pure steps, the initial state from the seed;
+  4. only now create the workdir; restore the latest checkpoint if there is one
+     (resume by default), else start from the initial state;
+  5. loop: train_step (jit once, state donated) → log · sample grid · checkpoint, each
+     on its own schedule and on the last step.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import jax
+import numpy as np
+from absl import logging
+
+from jaxgan import data, writers
+from jaxgan.checkpoint import Checkpoints
+from jaxgan.config import Config
+from jaxgan.state import GANState, make_gan
+from jaxgan.steps import make_steps
+
+SAMPLE_NOISE_STREAM = 1  # fold_in stream of the seed key for the fixed sample noise.
+
+
+def due(step: int, every: int, total: int) -> bool:
+  """True when a schedule of period `every` (0 = never) fires after `step` of `total`."""
+  return every > 0 and (step % every == 0 or step == total)
+
+
+def _write_json(path: str, obj) -> None:
+  tmp = path + ".tmp"
+  with open(tmp, "w") as f:
+    json.dump(obj, f, indent=2, sort_keys=True)
+  os.replace(tmp, path)
+
+
+def run(config: Config, workdir: str) -> GANState:
+  """Trains `config` in `workdir`, resuming from its latest checkpoint; returns the state."""
+  # 1-2. Validate and load: nothing is written before these succeed.
+  config.validate()
+  train_ds = data.load_dataset(config.dataset, config.data_dir, "train")
+  data.check_batch_fits(train_ds, config.batch_size)
+  num_steps = config.steps_for(train_ds.num_examples)
+
+  # 3. Model, steps, initial state.
+  gan = make_gan(config, train_ds.image_shape)
+  steps = make_steps(config, gan, train_ds.num_examples)
+  seed_key = jax.random.PRNGKey(config.seed)
+  state = gan.init(seed_key)
+
+  # 4. Workdir and resume.
+  os.makedirs(workdir, exist_ok=True)
+  ckpts = Checkpoints(os.path.join(workdir, "checkpoints"), config.max_checkpoints)
+  if ckpts.latest_step() is not None:
+    state = ckpts.restore(state)
+    logging.info("Resumed from %s at step %d.", ckpts.directory, int(state.step))
+  _write_json(os.path.join(workdir, "config.json"),
+              {**json.loads(config.to_json()), "resolved_num_steps": num_steps})
+  metrics_writer = writers.MetricsWriter(workdir)
+
+  images = jax.device_put(train_ds.images)
+  train_step = jax.jit(steps.train_step, donate_argnums=0)
+  sample = jax.jit(steps.sample)
+  fixed_z = gan.sample_noise(jax.random.fold_in(seed_key, SAMPLE_NOISE_STREAM),
+                             config.sample_grid ** 2)
+
+  def save_samples(step: int) -> None:
+    pixels = np.asarray(sample(state, fixed_z))
+    grid = writers.image_grid(data.from_pixels(pixels, gan.pixel_range),
+                              rows=config.sample_grid)
+    writers.save_png(os.path.join(workdir, "samples", f"step_{step}.png"), grid)
+
+  # 5. The loop. The host keeps its own step counter: no device sync per step.
+  step = int(state.step)
+  logging.info("Training %s on %s (%d examples) for %d steps from step %d.",
+               config.model, train_ds.name, train_ds.num_examples, num_steps, step)
+  t_last, step_last = time.perf_counter(), step
+  while step < num_steps:
+    state, metrics = train_step(state, images)
+    step += 1
+    if due(step, config.log_every, num_steps):
+      scalars = {k: float(v) for k, v in jax.device_get(metrics).items()}
+      now = time.perf_counter()
+      scalars["steps_per_s"] = (step - step_last) / max(now - t_last, 1e-9)
+      t_last, step_last = now, step
+      eta = (num_steps - step) / max(scalars["steps_per_s"], 1e-9)
+      logging.info("step %d/%d  d_loss %.4f  g_loss %.4f  D(x) %.3f  D(G(z)) %.3f  "
+                   "%.1f steps/s  ETA %.0fs", step, num_steps, scalars["d_loss"],
+                   scalars["g_loss"], scalars["d_real"], scalars["d_fake"],
+                   scalars["steps_per_s"], eta)
+      metrics_writer.write(step, scalars)
+    if due(step, config.sample_every, num_steps):
+      save_samples(step)
+    if due(step, config.checkpoint_every, num_steps) or step == num_steps:
+      ckpts.save(state)
+  metrics_writer.close()
+  ckpts.close()
+  return state
