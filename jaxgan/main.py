@@ -52,6 +52,12 @@ flags.DEFINE_integer("checkpoint_every", _D.checkpoint_every,
                      "Checkpoint every N steps (and always at the end).")
 flags.DEFINE_integer("sample_grid", _D.sample_grid, "Sample grids are N x N images.")
 flags.DEFINE_integer("max_checkpoints", _D.max_checkpoints, "Checkpoints kept.")
+flags.DEFINE_integer("eval_every", _D.eval_every, "Evaluate (FID, KID, IS, Parzen, modes) "
+                     "every N steps (0 = never); needs `python -m jaxgan.classifier` first.")
+flags.DEFINE_integer("eval_num_samples", _D.eval_num_samples, "Samples per evaluation.")
+flags.DEFINE_bool("eval_parzen", _D.eval_parzen, "Include the Parzen-window estimate.")
+flags.DEFINE_string("classifier_dir", _D.classifier_dir, "Evaluation classifier cache "
+                    "(default ~/.cache/jaxgan/classifiers).")
 
 FLAGS = flags.FLAGS
 

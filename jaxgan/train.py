@@ -23,6 +23,7 @@ from absl import logging
 from jaxgan import data, writers
 from jaxgan.checkpoint import Checkpoints
 from jaxgan.config import Config
+from jaxgan.eval import runs as eval_runs
 from jaxgan.state import GANState, make_gan
 from jaxgan.steps import make_steps
 
@@ -54,6 +55,7 @@ def run(config: Config, workdir: str) -> GANState:
   steps = make_steps(config, gan, train_ds.num_examples)
   seed_key = jax.random.PRNGKey(config.seed)
   state = gan.init(seed_key)
+  evaluate = eval_runs.make_training_eval(config, gan, steps.sample, train_ds)
 
   # 4. Workdir and resume.
   os.makedirs(workdir, exist_ok=True)
@@ -98,6 +100,8 @@ def run(config: Config, workdir: str) -> GANState:
       metrics_writer.write(step, scalars)
     if due(step, config.sample_every, num_steps):
       save_samples(step)
+    if evaluate and due(step, config.eval_every, num_steps):
+      metrics_writer.write(step, evaluate(state, workdir))
     if due(step, config.checkpoint_every, num_steps) or step == num_steps:
       ckpts.save(state)
   metrics_writer.close()
