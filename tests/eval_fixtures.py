@@ -5,7 +5,6 @@ import struct
 
 import numpy as np
 
-from jaxgan.data import Dataset
 
 SHAPE = (8, 8)
 
@@ -19,11 +18,6 @@ def make_images(num: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
   images[labels == 0, :4] += 180
   images[labels == 1, 4:] += 180
   return images.clip(0, 255).astype(np.uint8), labels.astype(np.int32)
-
-
-def dataset(name: str, num: int, seed: int) -> Dataset:
-  images, labels = make_images(num, seed)
-  return Dataset(name=name, images=images[..., None], labels=labels, num_classes=3)
 
 
 def _idx(array: np.ndarray) -> bytes:
@@ -42,3 +36,24 @@ def write_idx_folder(folder: str, num_train: int = 120, num_test: int = 60) -> s
     with open(os.path.join(folder, f"{stem}-labels-idx1-ubyte"), "wb") as f:
       f.write(_idx(labels))
   return folder
+
+
+_CACHE: dict = {}
+
+
+def trained_tiny_classifier():
+  """(data_dir, classifier) for the tiny dataset, trained once per test process and
+  shared by the test modules (training and its compilation are the slow part)."""
+  if "tiny" not in _CACHE:
+    import tempfile
+
+    from jaxgan import data
+    from jaxgan.eval import classifier as clf
+    data_dir = write_idx_folder(os.path.join(tempfile.mkdtemp(prefix="jaxgan_eval_"),
+                                             "data"))
+    train = data.load_dataset("tiny", data_dir, "train")
+    test = data.load_dataset("tiny", data_dir, "test")
+    model = clf.train_classifier(train, test, epochs=4, batch_size=32,
+                                 learning_rate=3e-3, log=lambda *_: None)
+    _CACHE["tiny"] = (data_dir, model)
+  return _CACHE["tiny"]

@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxgan import data
 from jaxgan.errors import EvalError
 from jaxgan.eval import classifier as clf
 from jaxgan.eval import features
@@ -16,10 +17,8 @@ import eval_fixtures
 
 @pytest.fixture(scope="module")
 def trained():
-  train = eval_fixtures.dataset("tiny", 96, seed=0)
-  test = eval_fixtures.dataset("tiny", 30, seed=1)
-  return clf.train_classifier(train, test, epochs=4, batch_size=32,
-                              learning_rate=3e-3, log=lambda *_: None), test
+  data_dir, model = eval_fixtures.trained_tiny_classifier()
+  return model, data.load_dataset("tiny", data_dir, "test")
 
 
 def test_classifier_learns_separable_classes_and_records_accuracy(trained):
@@ -32,7 +31,7 @@ def test_classifier_learns_separable_classes_and_records_accuracy(trained):
 def test_classifier_outputs_features_and_probabilities(trained):
   model, test = trained
   feats, probs = features.extract(model, test.images, batch_size=16)
-  assert feats.shape == (30, 128) and probs.shape == (30, 3)
+  assert feats.shape == (60, 128) and probs.shape == (60, 3)
   np.testing.assert_allclose(np.sum(probs, axis=1), 1.0, rtol=1e-5)
   assert float(jnp.min(feats)) >= 0.0  # ReLU features.
 

@@ -27,12 +27,8 @@ def setup(tmp_path_factory):
   """A tiny IDX dataset, its classifier in a cache folder, and a 2-step run with
   --eval_every=2 (so it evaluates once, at step 2)."""
   root = tmp_path_factory.mktemp("eval")
-  data_dir = eval_fixtures.write_idx_folder(str(root / "data"))
+  data_dir, model = eval_fixtures.trained_tiny_classifier()
   cache = str(root / "classifiers")
-  trainset = data.load_dataset("tiny", data_dir, "train")
-  testset = data.load_dataset("tiny", data_dir, "test")
-  model = clf.train_classifier(trainset, testset, epochs=2, batch_size=32,
-                               log=lambda *_: None)
   clf.save_classifier(model, clf.cache_path("tiny", cache))
   config = Config(dataset="tiny", data_dir=data_dir, latent_dim=4, batch_size=8,
                   num_steps=2, log_every=1, sample_every=0, checkpoint_every=1,
