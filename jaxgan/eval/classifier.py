@@ -201,7 +201,7 @@ def load_classifier(path: str, dataset: str | None = None) -> Classifier:
   """
   meta_path = os.path.join(path, META_FILE)
   hint = (f"train one with `python -m jaxgan.classifier --dataset={dataset or 'NAME'} "
-          f"[--data_dir=...] --out={path}` (about two minutes on a CPU).")
+          f"[--data_dir=...] --out={path}` (a few CPU-minutes, once per dataset).")
   if not os.path.isfile(meta_path):
     raise EvalError(f"no classifier at {path} (no {META_FILE}); {hint}")
   with open(meta_path) as f:
