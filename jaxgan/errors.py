@@ -22,3 +22,8 @@ class DataError(JaxganError):
 
 class WorkdirError(JaxganError):
   """The workdir cannot be used as asked (foreign checkpoint, lock, ...)."""
+
+
+class EvalError(JaxganError):
+  """Evaluation cannot run as asked (no classifier for the dataset, wrong classifier,
+  missing checkpoint step, ...)."""

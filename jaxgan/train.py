@@ -23,6 +23,7 @@ from absl import logging
 from jaxgan import data, writers
 from jaxgan.checkpoint import Checkpoints
 from jaxgan.config import Config
+from jaxgan.eval import runs as eval_runs
 from jaxgan.state import GANState, make_gan
 from jaxgan.steps import make_steps, repeat_step
 
@@ -85,6 +86,7 @@ def run(config: Config, workdir: str) -> GANState:
   steps = make_steps(config, gan, train_ds.num_examples)
   seed_key = jax.random.PRNGKey(config.seed)
   state = jax.jit(gan.init)(seed_key)  # jit: eager init compiles op by op (~10x slower).
+  evaluate = eval_runs.make_training_eval(config, gan, steps.sample, train_ds)
 
   # 4. Workdir and resume.
   os.makedirs(workdir, exist_ok=True)
@@ -108,7 +110,8 @@ def run(config: Config, workdir: str) -> GANState:
                               rows=config.sample_grid)
     writers.save_png(os.path.join(workdir, "samples", f"step_{step}.png"), grid)
 
-  schedule = (config.log_every, config.sample_every, config.checkpoint_every)
+  schedule = (config.log_every, config.sample_every, config.checkpoint_every,
+              config.eval_every)
 
   # 5. The loop. The host keeps its own step counter: no device sync per step.
   step = int(state.step)
@@ -131,6 +134,8 @@ def run(config: Config, workdir: str) -> GANState:
       metrics_writer.write(step, scalars)
     if due(step, config.sample_every, num_steps):
       save_samples(step)
+    if evaluate and due(step, config.eval_every, num_steps):
+      metrics_writer.write(step, evaluate(state, workdir))
     if due(step, config.checkpoint_every, num_steps) or step == num_steps:
       ckpts.save(state)
   metrics_writer.close()
