@@ -57,6 +57,10 @@ class Config:
   checkpoint_every: int = 1000
   sample_grid: int = 5  # Sample grids are sample_grid x sample_grid images.
   max_checkpoints: int = 3
+  # Sweeps (population.py, sweep.py): NAME=V1,V2,... specs, trained as one population.
+  sweep: tuple[str, ...] = ()
+  sweep_metric: str = ""  # Ranks sweep members; "" = fid when evaluated, else g_loss.
+  mesh_shape: str = ""  # POP,DATA devices of the population mesh; "" = automatic.
 
   # ------------------------------------------------------------------ validation
   def validate(self) -> "Config":
@@ -111,6 +115,12 @@ class Config:
           "--update_order=simultaneous: a simultaneous update applies one D and one "
           "G gradient from the same minibatch; use --num_d_steps=1 or another "
           "--update_order.")
+    if self.sweep:
+      from jaxgan import population  # Checks the sweep specs' syntax and names.
+      population.parse_sweep(self.sweep)
+    if self.mesh_shape:
+      from jaxgan import population
+      population.parse_mesh_shape(self.mesh_shape)
     return self
 
   def steps_for(self, num_examples: int) -> int:
@@ -133,4 +143,6 @@ def from_flags(flag_values: Any) -> Config:
   for field in dataclasses.fields(Config):
     if field.name in flag_values:
       kwargs[field.name] = flag_values[field.name].value
+  if kwargs.get("sweep") is not None:
+    kwargs["sweep"] = tuple(kwargs["sweep"])  # A multi-string flag gives a list.
   return Config(**kwargs)
