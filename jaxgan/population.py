@@ -275,3 +275,22 @@ def batch_constraint(mesh: Mesh) -> Callable[[jax.Array], jax.Array]:
   batch [B, ...] over the 'data' axis; vmap adds 'pop' for the member axis."""
   sharding = NamedSharding(mesh, PartitionSpec(DATA))
   return lambda batch: jax.lax.with_sharding_constraint(batch, sharding)
+
+
+def place_dataset(images: np.ndarray, mesh: Mesh) -> jax.Array:
+  """The whole split [N, H, W, C] uint8, replicated on every device of the mesh (built
+  shard by shard, so it also works when the mesh spans several processes)."""
+  return jax.make_array_from_callback(images.shape, shardings(mesh)["replicated"],
+                                      lambda index: images[index])
+
+
+def make_population_step(train_step: Callable, mesh: Mesh) -> Callable:
+  """jit(vmap(train_step)) over the member axis, the dataset shared (in_axes None).
+
+  (state [P, ...] over 'pop', images replicated) -> (state, metrics {name: [P]}
+  replicated, so every process can read them). The state is donated.
+  """
+  sh = shardings(mesh)
+  return jax.jit(jax.vmap(train_step, in_axes=(0, None), spmd_axis_name=POP),
+                 in_shardings=(sh["members"], sh["replicated"]),
+                 out_shardings=(sh["members"], sh["replicated"]), donate_argnums=0)

@@ -190,12 +190,8 @@ def run(config: Config, workdir: str) -> GANState:
     _write_json(pop_path, record)
     metrics_writer = writers.MetricsWriter(workdir)
 
-  images = jax.make_array_from_callback(train_ds.images.shape, sh["replicated"],
-                                        lambda index: train_ds.images[index])
-  pop_step = jax.jit(
-      jax.vmap(steps.train_step, in_axes=(0, None), spmd_axis_name=population.POP),
-      in_shardings=(sh["members"], sh["replicated"]),
-      out_shardings=(sh["members"], sh["replicated"]), donate_argnums=0)
+  images = population.place_dataset(train_ds.images, mesh)
+  pop_step = population.make_population_step(steps.train_step, mesh)
   seeds = np.array([m.config.seed for m in members], np.uint32)
   fixed_z = jax.jit(
       jax.vmap(lambda seed: gan.sample_noise(
