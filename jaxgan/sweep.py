@@ -161,7 +161,6 @@ def run(config: Config, workdir: str) -> GANState:
   gan = make_gan(base, train_ds.image_shape)
   steps = make_steps(base, gan, train_ds.num_examples,
                      constrain_batch=population.batch_constraint(mesh))
-  state = population.init_population(gan, members, sharding=sh["members"])
   writer_process = jax.process_index() == 0
 
   # 5. Workdir and resume.
@@ -182,7 +181,10 @@ def run(config: Config, workdir: str) -> GANState:
           f"({'a single run' if saved is None else 'another sweep'}); expected the "
           f"population {record['members']}. Use a fresh --workdir.")
     step = ckpts.latest_step()
-    state = ckpts.restore(state)
+  # The initial state is built even on resume: it gives orbax the shapes and shardings.
+  state = population.init_population(gan, members, sharding=sh["members"])
+  if step:
+    state = ckpts.restore(state, step)
     logging.info("Resumed the population from %s at step %d.", ckpts.directory, step)
   if writer_process:
     _write_json(os.path.join(workdir, "config.json"),
