@@ -88,3 +88,18 @@ def test_rank_members_puts_diverged_members_last_and_respects_direction():
   final = {"g_loss": np.array([0.5, np.nan, 0.2]), "d_real": np.array([0.1, 0.9, 0.5])}
   assert [r["member"] for r in sweep.rank_members(members, final, "g_loss")] == [2, 0, 1]
   assert [r["member"] for r in sweep.rank_members(members, final, "d_real")] == [1, 2, 0]
+
+
+def test_entry_point_refuses_a_shape_flag_sweep_with_exit_2(tmp_path):
+  import subprocess
+  import sys
+  repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  result = subprocess.run(
+      [sys.executable, "-m", "jaxgan.main", "--num_steps=1", "--sweep=model=mlp,paper_mlp",
+       f"--workdir={tmp_path / 'run'}"],
+      env=dict(os.environ, PYTHONPATH=repo, JAX_PLATFORMS="cpu"), capture_output=True,
+      text=True, timeout=300)
+  assert result.returncode == 2
+  assert "--model cannot be swept" in result.stderr
+  assert "Traceback" not in result.stderr
+  assert not os.path.exists(tmp_path / "run")
