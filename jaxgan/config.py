@@ -64,6 +64,10 @@ class Config:
   eval_num_samples: int = 10000  # Generated samples per evaluation.
   eval_parzen: bool = True  # Also the paper's Parzen-window estimate (seconds more).
   classifier_dir: str = ""  # Classifier cache ('' = ~/.cache/jaxgan/classifiers).
+  # Sweeps (population.py, sweep.py): NAME=V1,V2,... specs, trained as one population.
+  sweep: tuple[str, ...] = ()
+  sweep_metric: str = ""  # Ranks sweep members; "" = fid when evaluated, else g_loss.
+  mesh_shape: str = ""  # POP,DATA devices of the population mesh; "" = automatic.
 
   # ------------------------------------------------------------------ validation
   def validate(self) -> "Config":
@@ -122,6 +126,12 @@ class Config:
           "--update_order=simultaneous: a simultaneous update applies one D and one "
           "G gradient from the same minibatch; use --num_d_steps=1 or another "
           "--update_order.")
+    if self.sweep:
+      from jaxgan import population  # Checks the sweep specs' syntax and names.
+      population.parse_sweep(self.sweep)
+    if self.mesh_shape:
+      from jaxgan import population
+      population.parse_mesh_shape(self.mesh_shape)
     return self
 
   def steps_for(self, num_examples: int) -> int:
@@ -144,4 +154,6 @@ def from_flags(flag_values: Any) -> Config:
   for field in dataclasses.fields(Config):
     if field.name in flag_values:
       kwargs[field.name] = flag_values[field.name].value
+  if kwargs.get("sweep") is not None:
+    kwargs["sweep"] = tuple(kwargs["sweep"])  # A multi-string flag gives a list.
   return Config(**kwargs)

@@ -65,6 +65,23 @@ flags.DEFINE_integer("eval_num_samples", _D.eval_num_samples, "Samples per evalu
 flags.DEFINE_bool("eval_parzen", _D.eval_parzen, "Include the Parzen-window estimate.")
 flags.DEFINE_string("classifier_dir", _D.classifier_dir, "Evaluation classifier cache "
                     "(default ~/.cache/jaxgan/classifiers).")
+flags.DEFINE_multi_string("sweep", list(_D.sweep),
+                          "NAME=V1,V2,...: train the cartesian product of all --sweep "
+                          "values as one vmapped population (e.g. --sweep=lr_d=1e-4,2e-4 "
+                          "--sweep=seed=0,1). Sweepable: seed, lr_g, lr_d, b1, b2 (adam), "
+                          "momentum (sgd, no ramp).")
+flags.DEFINE_string("sweep_metric", _D.sweep_metric, "Metric that ranks sweep members "
+                    "(lower is better); default fid when evaluated, else g_loss.")
+flags.DEFINE_string("mesh_shape", _D.mesh_shape, "POP,DATA: devices for sweep members "
+                    "and for each batch (product = device count); empty = automatic.")
+# Multi-host (jax.distributed); not part of the Config: they say where, not what, to run.
+flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize before "
+                  "training; unset flags below are taken from the environment "
+                  "(JAX_COORDINATOR_ADDRESS, or SLURM/TPU/... cluster detection).")
+flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (implies "
+                    "--distributed).")
+flags.DEFINE_integer("num_processes", None, "Number of processes (implies --distributed).")
+flags.DEFINE_integer("process_id", None, "This process's index (implies --distributed).")
 
 FLAGS = flags.FLAGS
 
@@ -98,9 +115,24 @@ def main(argv: list[str]) -> None:
       raise config_lib.ConfigError("--workdir is required: a folder for checkpoints, "
                                    "metrics and samples (e.g. --workdir=runs/mnist).")
     config = config_lib.from_flags(FLAGS)
+    config.validate()  # Before jax.distributed waits for the other processes.
     enable_compilation_cache(FLAGS.compilation_cache_dir)
-    from jaxgan import train  # Imported after flag checks: jax start-up is slow.
-    train.run(config, FLAGS.workdir)
+    distributed = FLAGS.distributed or any(
+        FLAGS[name].value is not None
+        for name in ("coordinator_address", "num_processes", "process_id"))
+    if distributed:
+      import jax
+      jax.distributed.initialize(coordinator_address=FLAGS.coordinator_address,
+                                 num_processes=FLAGS.num_processes,
+                                 process_id=FLAGS.process_id)
+    if config.sweep or distributed:
+      # Several processes always run the population loop (a one-member population when
+      # there is no --sweep): it is the loop whose state and batches span all devices.
+      from jaxgan import sweep
+      sweep.run(config, FLAGS.workdir)
+    else:
+      from jaxgan import train  # Imported after flag checks: jax start-up is slow.
+      train.run(config, FLAGS.workdir)
   except JaxganError as e:
     logging.flush()
     print(f"jaxgan: error: {e}", file=sys.stderr)

@@ -58,8 +58,13 @@ def _apply_updates(net: NetState, grads, tx: optax.GradientTransformation,
                      opt_state=opt_state, batch_stats=batch_stats)
 
 
-def make_steps(config: Config, gan: GAN, num_examples: int) -> Steps:
-  """Builds the pure step functions for `config` (see the module docstring)."""
+def make_steps(config: Config, gan: GAN, num_examples: int,
+               constrain_batch: Callable[[Array], Array] | None = None) -> Steps:
+  """Builds the pure step functions for `config` (see the module docstring).
+
+  constrain_batch: optional, applied to each real batch [B, ...] as it is gathered
+  (population.py uses it to spread the batch over a device mesh's 'data' axis).
+  """
   k = config.num_d_steps
   batch_size = config.batch_size
   loss = gan.loss
@@ -118,7 +123,8 @@ def make_steps(config: Config, gan: GAN, num_examples: int) -> Steps:
   def real_batch(state: GANState, images: Array, i: int) -> Array:
     idx = data.batch_indices(data_key(state), state.step * k + i, num_examples,
                              batch_size)
-    return data.gather_batch(images, idx, gan.pixel_range)
+    batch = data.gather_batch(images, idx, gan.pixel_range)
+    return constrain_batch(batch) if constrain_batch is not None else batch
 
   def d_then_g(state: GANState, images: Array):
     key = step_key(state)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from typing import Mapping
+from typing import Any, Mapping
 
 import numpy as np
 from PIL import Image
@@ -20,14 +20,19 @@ class MetricsWriter:
     from tensorboardX import SummaryWriter  # No TensorFlow needed.
     self._tb = SummaryWriter(logdir=workdir)
 
-  def write(self, step: int, scalars: Mapping[str, float]) -> None:
-    record = {"step": int(step)}
+  def write(self, step: int, scalars: Mapping[str, float],
+            tags: Mapping[str, Any] | None = None) -> None:
+    """tags: optional fields stored as is in the JSON record, before the scalars (e.g. a
+    sweep member's index and hyperparameters); with a "member" tag, TensorBoard names
+    are prefixed "member_<i>/"."""
+    tags = dict(tags or {})
+    record: dict[str, Any] = {"step": int(step), **tags}
     record.update({k: float(v) for k, v in scalars.items()})
     with open(self.path, "a") as f:
       f.write(json.dumps(record) + "\n")
-    for name, value in record.items():
-      if name != "step":
-        self._tb.add_scalar(name, value, global_step=int(step))
+    prefix = f"member_{tags['member']}/" if "member" in tags else ""
+    for name, value in scalars.items():
+      self._tb.add_scalar(prefix + name, float(value), global_step=int(step))
     self._tb.flush()
 
   def close(self) -> None:
