@@ -20,7 +20,7 @@ import jax
 import numpy as np
 from absl import logging
 
-from jaxgan import data, writers
+from jaxgan import data, toy, writers
 from jaxgan.checkpoint import Checkpoints
 from jaxgan.config import Config
 from jaxgan.state import GANState, make_gan
@@ -71,7 +71,24 @@ def run(config: Config, workdir: str) -> GANState:
   fixed_z = gan.sample_noise(jax.random.fold_in(seed_key, SAMPLE_NOISE_STREAM),
                              config.sample_grid ** 2)
 
+  toy_problem = toy.PROBLEMS.get(train_ds.name)
+  toy_z = gan.sample_noise(jax.random.fold_in(seed_key, SAMPLE_NOISE_STREAM),
+                           toy.EVAL_SAMPLES)
+
   def save_samples(step: int) -> None:
+    if toy_problem is not None:
+      # Toy data: mode metrics (logged like the other metrics) and a scatter plot.
+      points = np.asarray(sample(state, toy_z)).reshape(toy.EVAL_SAMPLES, -1)
+      scalars = toy.evaluate(toy_problem, points)
+      metrics_writer.write(step, scalars)
+      logging.info("step %d  modes covered %d/%d  high-quality %.1f%%", step,
+                   scalars["modes_covered"], toy_problem.num_modes,
+                   scalars["high_quality_pct"])
+      toy.scatter(os.path.join(workdir, "samples", f"step_{step}.png"), toy_problem,
+                  points, f"{toy_problem.name} step {step}: "
+                  f"{scalars['modes_covered']:.0f}/{toy_problem.num_modes} modes, "
+                  f"{scalars['high_quality_pct']:.1f}% high-quality")
+      return
     pixels = np.asarray(sample(state, fixed_z))
     grid = writers.image_grid(data.from_pixels(pixels, gan.pixel_range),
                               rows=config.sample_grid)
