@@ -60,6 +60,7 @@ class Config:
   d_norm: str = "batch"  # dcgan D's normalisation: batch, layer or none.
   g_ema_decay: float = 0.0  # EMA of G's weights for samples/evaluation (0 = off).
   noise: str = ""  # z's distribution: normal or uniform ("" = the model's own).
+  conditional: bool = False  # Class-conditional G and D (the dataset's labels).
   # Randomness.
   seed: int = 0
   # Loop schedule (0 = never; every schedule also fires on the last step).

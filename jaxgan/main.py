@@ -63,6 +63,8 @@ flags.DEFINE_float("g_ema_decay", _D.g_ema_decay, "Decay of the EMA of G's weigh
                    "for samples and evaluation (0 = off; e.g. 0.999).")
 flags.DEFINE_string("noise", _D.noise, "z distribution: normal or uniform "
                     "(empty = the model's own).")
+flags.DEFINE_bool("conditional", _D.conditional, "Class-conditional G and D: both take "
+                  "the label as a one-hot input (Mirza & Osindero 2014).")
 flags.DEFINE_integer("seed", _D.seed, "Random seed: init, noise and data order.")
 flags.DEFINE_integer("log_every", _D.log_every, "Log metrics every N steps (0 = never).")
 flags.DEFINE_integer("sample_every", _D.sample_every, "Save a sample grid every N steps.")

@@ -87,6 +87,7 @@ class GAN(NamedTuple):
   latent_dim: int
   image_shape: tuple[int, int, int]
   g_ema: bool = False  # Keep an EMA copy of G in the state.
+  num_classes: int = 0  # > 0: class-conditional G and D (they take `labels`).
 
   def sample_noise(self, key: jax.Array, batch: int) -> jax.Array:
     return models.sample_noise(self.noise, key, (batch, self.latent_dim))
@@ -96,8 +97,9 @@ class GAN(NamedTuple):
     g_key, d_key, run_key = jax.random.split(rng, 3)
     z = jnp.zeros((1, self.latent_dim), jnp.float32)
     x = jnp.zeros((1,) + self.image_shape, jnp.float32)
-    g_vars = self.generator.init(g_key, z, train=False)
-    d_vars = self.discriminator.init(d_key, x, train=False)
+    labels = {"labels": jnp.zeros((1,), jnp.int32)} if self.num_classes else {}
+    g_vars = self.generator.init(g_key, z, train=False, **labels)
+    d_vars = self.discriminator.init(d_key, x, train=False, **labels)
 
     def net(variables, tx):
       params = variables["params"]
@@ -110,19 +112,32 @@ class GAN(NamedTuple):
                     g=g, d=net(d_vars, self.d_tx), g_ema=g_ema)
 
 
-def make_gan(config: Config, image_shape: tuple[int, int, int]) -> GAN:
+def make_gan(config: Config, image_shape: tuple[int, int, int],
+             num_classes: int = 0) -> GAN:
+  """The static GAN for `config`; `num_classes` (the dataset's) is used when
+  --conditional is set, and then must be >= 2."""
   spec = models.get_model(config.model)
+  if config.conditional and num_classes < 2:
+    raise ConfigError(f"--conditional needs a dataset with class labels, but "
+                      f"--dataset={config.dataset!r} has {num_classes} classes; use a "
+                      "labelled dataset or drop --conditional.")
   if config.model == "dcgan":
     from jaxgan import dcgan
     problem = dcgan.check_image_shape(tuple(image_shape))
     if problem:
       raise ConfigError(f"--model=dcgan cannot train on --dataset={config.dataset!r} "
                         f"({problem}); expected square images such as 28x28 or 32x32.")
-  return GAN(generator=spec.generator(tuple(image_shape)),
-             discriminator=spec.discriminator(tuple(image_shape),
-                                              models.ModelOptions.from_config(config)),
+  generator = spec.generator(tuple(image_shape))
+  discriminator = spec.discriminator(tuple(image_shape),
+                                     models.ModelOptions.from_config(config))
+  if config.conditional:
+    from jaxgan import conditional
+    generator = conditional.ConditionalGenerator(generator, num_classes)
+    discriminator = conditional.ConditionalDiscriminator(discriminator, num_classes)
+  return GAN(generator=generator, discriminator=discriminator,
              g_tx=make_optimizer(config, config.lr_g),
              d_tx=make_optimizer(config, config.lr_d),
              loss=losses.get_loss(config.loss), noise=config.noise or spec.noise,
              pixel_range=spec.pixel_range, latent_dim=config.latent_dim,
-             image_shape=tuple(image_shape), g_ema=config.g_ema_decay > 0)
+             image_shape=tuple(image_shape), g_ema=config.g_ema_decay > 0,
+             num_classes=num_classes if config.conditional else 0)

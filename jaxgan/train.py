@@ -50,7 +50,8 @@ def run(config: Config, workdir: str) -> GANState:
   num_steps = config.steps_for(train_ds.num_examples)
 
   # 3. Model, steps, initial state.
-  gan = make_gan(config, train_ds.image_shape)
+  gan = make_gan(config, train_ds.image_shape,
+                 train_ds.num_classes if train_ds.labels is not None else 0)
   steps = make_steps(config, gan, train_ds.num_examples)
   seed_key = jax.random.PRNGKey(config.seed)
   state = gan.init(seed_key)
@@ -66,6 +67,10 @@ def run(config: Config, workdir: str) -> GANState:
   metrics_writer = writers.MetricsWriter(workdir)
 
   images = jax.device_put(train_ds.images)
+  # Labels go to the device only for a conditional GAN; samples cycle through classes.
+  labels = jax.device_put(train_ds.labels) if gan.num_classes else None
+  sample_labels = ((lambda n: np.arange(n, dtype=np.int32) % gan.num_classes)
+                   if gan.num_classes else (lambda n: None))
   train_step = jax.jit(steps.train_step, donate_argnums=0)
   sample = jax.jit(steps.sample)
   fixed_z = gan.sample_noise(jax.random.fold_in(seed_key, SAMPLE_NOISE_STREAM),
@@ -78,7 +83,8 @@ def run(config: Config, workdir: str) -> GANState:
   def save_samples(step: int) -> None:
     if toy_problem is not None:
       # Toy data: mode metrics (logged like the other metrics) and a scatter plot.
-      points = np.asarray(sample(state, toy_z)).reshape(toy.EVAL_SAMPLES, -1)
+      points = np.asarray(sample(state, toy_z, sample_labels(toy.EVAL_SAMPLES))).reshape(
+          toy.EVAL_SAMPLES, -1)
       scalars = toy.evaluate(toy_problem, points)
       metrics_writer.write(step, scalars)
       logging.info("step %d  modes covered %d/%d  high-quality %.1f%%", step,
@@ -89,7 +95,7 @@ def run(config: Config, workdir: str) -> GANState:
                   f"{scalars['modes_covered']:.0f}/{toy_problem.num_modes} modes, "
                   f"{scalars['high_quality_pct']:.1f}% high-quality")
       return
-    pixels = np.asarray(sample(state, fixed_z))
+    pixels = np.asarray(sample(state, fixed_z, sample_labels(len(fixed_z))))
     grid = writers.image_grid(data.from_pixels(pixels, gan.pixel_range),
                               rows=config.sample_grid)
     writers.save_png(os.path.join(workdir, "samples", f"step_{step}.png"), grid)
@@ -100,7 +106,7 @@ def run(config: Config, workdir: str) -> GANState:
                config.model, train_ds.name, train_ds.num_examples, num_steps, step)
   t_last, step_last = time.perf_counter(), step
   while step < num_steps:
-    state, metrics = train_step(state, images)
+    state, metrics = train_step(state, images, labels)
     step += 1
     if due(step, config.log_every, num_steps):
       scalars = {k: float(v) for k, v in jax.device_get(metrics).items()}
