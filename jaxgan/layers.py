@@ -28,8 +28,11 @@ class MinibatchDiscrimination(nn.Module):
                    (a, self.num_kernels * self.kernel_dim))
     bias = self.param("bias", nn.initializers.constant(-1.0), (self.num_kernels,))
     m = (f @ t).reshape(n, self.num_kernels, self.kernel_dim)
-    l1 = jnp.sum(jnp.abs(m[:, None, :, :] - m[None, :, :, :]), axis=-1)  # [N, N, B]
-    o = jnp.sum(jnp.exp(-l1), axis=1) + bias  # [N, B]
+    m = jnp.transpose(m, (1, 2, 0))  # [B, C, N]
+    # L1 distances [B, N, N] summed one kernel dimension at a time: on CPU this is ~4x
+    # faster (forward + backward) than one broadcast [N, N, B, C] tensor.
+    l1 = sum(jnp.abs(m[:, c, :, None] - m[:, c, None, :]) for c in range(self.kernel_dim))
+    o = jnp.sum(jnp.exp(-l1), axis=2).T + bias  # [N, B]
     return jnp.concatenate([f, o], axis=-1)
 
 
