@@ -107,7 +107,11 @@ class GAN(NamedTuple):
                       opt_state=tx.init(params))
 
     g = net(g_vars, self.g_tx)
-    g_ema = {"params": g.params, "batch_stats": g.batch_stats} if self.g_ema else {}
+    # A copy, not an alias: the train step donates the state, and one buffer cannot be
+    # donated twice.
+    g_ema = (jax.tree_util.tree_map(jnp.copy, {"params": g.params,
+                                                "batch_stats": g.batch_stats})
+             if self.g_ema else {})
     return GANState(step=jnp.zeros((), jnp.int32), rng=run_key,
                     g=g, d=net(d_vars, self.d_tx), g_ema=g_ema)
 

@@ -211,3 +211,12 @@ def test_conditional_needs_a_labelled_dataset():
   cfg = Config(dataset="toy_ring8", model="toy_mlp", num_steps=1, conditional=True).validate()
   with pytest.raises(ConfigError, match="conditional"):
     make_gan(cfg, TOY_SHAPE, num_classes=0)
+
+
+def test_ema_state_can_be_donated_to_the_jitted_step():
+  # The EMA copy must not alias G's buffers: a donated buffer cannot be donated twice.
+  _, _, steps, state, points = toy_setup(g_ema_decay=0.9)
+  step = jax.jit(steps.train_step, donate_argnums=0)
+  state, metrics = step(state, points)
+  state, metrics = step(state, points)
+  assert int(state.step) == 2
