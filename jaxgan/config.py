@@ -18,7 +18,8 @@ from typing import Any
 from jaxgan.errors import ConfigError
 
 UPDATE_ORDERS = ("d_then_g", "g_then_d", "simultaneous")
-OPTIMIZERS = ("adam", "sgd")
+OPTIMIZERS = ("adam", "sgd", "rmsprop")
+NOISES = ("", "normal", "uniform")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +50,17 @@ class Config:
   momentum_ramp_steps: int = 0  # ... over this many optimizer updates (0 = constant).
   lr_decay: float = 1.0  # sgd: lr_t = max(lr / lr_decay**t, min_lr) (paper: 1.000004).
   min_lr: float = 0.0
+  # GAN variants (issue 4; jaxgan/losses.py, layers.py, dcgan.py, toy.py).
+  label_smoothing: float = 0.0  # One-sided: D's real target is 1 - this (BCE losses).
+  gp_weight: float = 10.0  # λ of WGAN-GP's gradient penalty (--loss=wgan_gp).
+  clip_value: float = 0.01  # c of WGAN's weight clipping (--loss=wgan).
+  feature_matching: bool = False  # G matches the mean of D's feature layer instead.
+  minibatch_kernels: int = 0  # Minibatch discrimination kernels B in D (0 = off).
+  minibatch_kernel_dim: int = 5  # ... and their dimension C.
+  d_norm: str = "batch"  # dcgan D's normalisation: batch, layer or none.
+  g_ema_decay: float = 0.0  # EMA of G's weights for samples/evaluation (0 = off).
+  noise: str = ""  # z's distribution: normal or uniform ("" = the model's own).
+  conditional: bool = False  # Class-conditional G and D (the dataset's labels).
   # Randomness.
   seed: int = 0
   # Loop schedule (0 = never; every schedule also fires on the last step).
@@ -118,6 +130,37 @@ class Config:
          self.lr_decay, "a factor >= 1 (1 = no decay)")
     need(math.isfinite(self.min_lr) and self.min_lr >= 0, "min_lr", self.min_lr,
          "a number >= 0")
+    need(math.isfinite(self.label_smoothing) and 0 <= self.label_smoothing < 1,
+         "label_smoothing", self.label_smoothing, "a number in [0, 1)")
+    if self.label_smoothing and not losses.LOSSES[self.loss].cross_entropy:
+      raise ConfigError(
+          f"--label_smoothing={self.label_smoothing} cannot be combined with "
+          f"--loss={self.loss}: one-sided label smoothing changes the cross-entropy "
+          "target of real data; use --loss=non_saturating or minimax, or "
+          "--label_smoothing=0.")
+    need(math.isfinite(self.gp_weight) and self.gp_weight >= 0, "gp_weight",
+         self.gp_weight, "a finite number >= 0")
+    need(math.isfinite(self.clip_value) and self.clip_value > 0, "clip_value",
+         self.clip_value, "a finite number > 0")
+    need(isinstance(self.minibatch_kernels, int) and self.minibatch_kernels >= 0,
+         "minibatch_kernels", self.minibatch_kernels, "an integer >= 0 (0 = off)")
+    need(isinstance(self.minibatch_kernel_dim, int) and self.minibatch_kernel_dim >= 1,
+         "minibatch_kernel_dim", self.minibatch_kernel_dim, "an integer >= 1")
+    from jaxgan import dcgan
+    need(self.d_norm in dcgan.D_NORMS, "d_norm", self.d_norm,
+         f"one of {list(dcgan.D_NORMS)}")
+    need(math.isfinite(self.g_ema_decay) and 0 <= self.g_ema_decay < 1, "g_ema_decay",
+         self.g_ema_decay, "a number in [0, 1) (0 = no EMA)")
+    need(self.noise in NOISES, "noise", self.noise,
+         "'normal', 'uniform' or '' (the model's own)")
+    if self.loss == "wgan_gp" and (
+        self.minibatch_kernels or (self.model == "dcgan" and self.d_norm == "batch")):
+      raise ConfigError(
+          f"--loss=wgan_gp needs a D that treats examples independently, but "
+          f"--minibatch_kernels={self.minibatch_kernels} --model={self.model} "
+          f"--d_norm={self.d_norm} couples the examples of a batch, so the gradient "
+          "penalty would not be per example; use --minibatch_kernels=0 and, for "
+          "dcgan, --d_norm=layer (Gulrajani et al.) or --d_norm=none.")
     need(isinstance(self.seed, int) and 0 <= self.seed < 2**32, "seed", self.seed,
          "an integer in [0, 2**32)")
     if self.update_order == "simultaneous" and self.num_d_steps != 1:

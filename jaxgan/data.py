@@ -34,7 +34,8 @@ _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"),
 class Dataset:
   """A split held in host memory.
 
-  images: [N, H, W, C] uint8 in [0, 255]. labels: [N] int32 (or None if unlabelled).
+  images: [N, H, W, C] uint8 in [0, 255] (float32 points [N, 1, 1, D] for toy data).
+  labels: [N] int32 (or None if unlabelled).
   """
 
   name: str
@@ -188,9 +189,13 @@ def check_dataset_name(name: str) -> None:
 
 
 def load_dataset(dataset: str, data_dir: str = "", split: str = "train") -> Dataset:
-  """Loads `split` of the named dataset: from IDX files when data_dir is set, else tfds."""
+  """Loads `split` of the named dataset: a toy_* problem (jaxgan/toy.py), from IDX files
+  when data_dir is set, else tfds."""
   if split not in SPLITS:
     raise DataError(f"split {split!r} is not one of {SPLITS}.")
+  if dataset.startswith("toy_"):
+    from jaxgan import toy
+    return toy.load(dataset, split)
   if data_dir:
     return load_idx_split(data_dir, split, name=dataset)
   return load_tfds_split(dataset, split)
@@ -206,7 +211,12 @@ def check_batch_fits(ds: Dataset, batch_size: int) -> None:
 
 # --------------------------------------------------------------------------- pixels
 def to_pixels(images_uint8: jax.Array, pixel_range: tuple[float, float]) -> jax.Array:
-  """uint8 [0, 255] -> float32 in pixel_range (the model's output range)."""
+  """uint8 [0, 255] -> float32 in pixel_range (the model's output range).
+
+  Float data (the toy problems' points) is returned as is: it has no pixel scale.
+  """
+  if jnp.issubdtype(images_uint8.dtype, jnp.floating):
+    return images_uint8.astype(jnp.float32)
   lo, hi = pixel_range
   return images_uint8.astype(jnp.float32) * ((hi - lo) / 255.0) + lo
 

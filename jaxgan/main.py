@@ -26,8 +26,10 @@ flags.DEFINE_string("dataset", _D.dataset, "tfds dataset name (e.g. mnist, fashi
                     "with --data_dir, just the data's name.")
 flags.DEFINE_string("data_dir", _D.data_dir, "Folder with MNIST-format IDX files "
                     "(train-images-idx3-ubyte[.gz], ...); read directly, no download.")
-flags.DEFINE_string("model", _D.model, "Model: mlp (PyTorch-GAN gan.py) or paper_mlp.")
-flags.DEFINE_string("loss", _D.loss, "GAN loss: non_saturating or minimax.")
+flags.DEFINE_string("model", _D.model, "Model: mlp (PyTorch-GAN gan.py), paper_mlp, "
+                    "dcgan (28x28 / 32x32) or toy_mlp (toy_* datasets).")
+flags.DEFINE_string("loss", _D.loss, "GAN loss: non_saturating, minimax, lsgan, wgan "
+                    "(weight clipping), wgan_gp (gradient penalty) or hinge.")
 flags.DEFINE_integer("latent_dim", _D.latent_dim, "Dimension of z.")
 flags.DEFINE_integer("num_d_steps", _D.num_d_steps, "k: D updates per G update.")
 flags.DEFINE_string("update_order", _D.update_order,
@@ -35,7 +37,8 @@ flags.DEFINE_string("update_order", _D.update_order,
 flags.DEFINE_integer("batch_size", _D.batch_size, "Minibatch size m.")
 flags.DEFINE_integer("num_steps", _D.num_steps, "Train steps (k D updates + 1 G update).")
 flags.DEFINE_float("num_epochs", _D.num_epochs, "Epochs of real data, if --num_steps=0.")
-flags.DEFINE_string("optimizer", _D.optimizer, "adam or sgd (momentum, lr decay).")
+flags.DEFINE_string("optimizer", _D.optimizer,
+                    "adam, sgd (momentum, lr decay) or rmsprop (WGAN).")
 flags.DEFINE_float("lr_g", _D.lr_g, "Generator learning rate.")
 flags.DEFINE_float("lr_d", _D.lr_d, "Discriminator learning rate.")
 flags.DEFINE_float("b1", _D.b1, "Adam beta1.")
@@ -46,6 +49,23 @@ flags.DEFINE_integer("momentum_ramp_steps", _D.momentum_ramp_steps,
                      "SGD: updates over which momentum ramps linearly (0 = constant).")
 flags.DEFINE_float("lr_decay", _D.lr_decay, "SGD: lr is divided by this after each update.")
 flags.DEFINE_float("min_lr", _D.min_lr, "SGD: floor of the decayed learning rate.")
+flags.DEFINE_float("label_smoothing", _D.label_smoothing, "One-sided label smoothing: "
+                   "D's target for real data is 1 - this (BCE losses only).")
+flags.DEFINE_float("gp_weight", _D.gp_weight, "WGAN-GP gradient-penalty weight λ.")
+flags.DEFINE_float("clip_value", _D.clip_value, "WGAN weight-clipping bound c.")
+flags.DEFINE_bool("feature_matching", _D.feature_matching, "G minimises the distance "
+                  "between D's mean features on real and fake data (Salimans et al.).")
+flags.DEFINE_integer("minibatch_kernels", _D.minibatch_kernels, "Minibatch "
+                     "discrimination kernels B in D's last layer (0 = off).")
+flags.DEFINE_integer("minibatch_kernel_dim", _D.minibatch_kernel_dim,
+                     "Minibatch discrimination kernel dimension C.")
+flags.DEFINE_string("d_norm", _D.d_norm, "dcgan D normalisation: batch, layer or none.")
+flags.DEFINE_float("g_ema_decay", _D.g_ema_decay, "Decay of the EMA of G's weights used "
+                   "for samples and evaluation (0 = off; e.g. 0.999).")
+flags.DEFINE_string("noise", _D.noise, "z distribution: normal or uniform "
+                    "(empty = the model's own).")
+flags.DEFINE_bool("conditional", _D.conditional, "Class-conditional G and D: both take "
+                  "the label as a one-hot input (Mirza & Osindero 2014).")
 flags.DEFINE_integer("seed", _D.seed, "Random seed: init, noise and data order.")
 flags.DEFINE_integer("log_every", _D.log_every, "Log metrics every N steps (0 = never).")
 flags.DEFINE_integer("sample_every", _D.sample_every, "Save a sample grid every N steps.")

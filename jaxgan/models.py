@@ -8,7 +8,10 @@ Contract, for every registered model:
   * `noise`: the distribution of z; `pixel_range`: the range of G's output, and so the
     range the data is scaled to (this registry is the one place that states it).
 Modules with BatchNorm keep running statistics in the 'batch_stats' collection; modules
-with dropout take an rng named 'dropout' when train=True.
+with dropout take an rng named 'dropout' when train=True. Every discriminator sows its
+feature layer (the input of its last linear layer, [B, F]) as intermediates/features,
+which feature matching reads, and takes `ModelOptions` (minibatch discrimination, D's
+normalisation); factories are called as `spec.discriminator(image_shape, options)`.
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ from typing import Callable, NamedTuple
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+from jaxgan import dcgan
+from jaxgan.layers import discriminator_head, sow_features
 
 
 def _uniform(bound: float):
@@ -71,13 +77,17 @@ class MLPDiscriminator(nn.Module):
   """PyTorch-GAN gan.py's discriminator: 784→512→256→1, LeakyReLU(0.2); returns logits."""
 
   hidden: tuple[int, ...] = (512, 256)
+  minibatch_kernels: int = 0
+  minibatch_kernel_dim: int = 5
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
     x = x.reshape((x.shape[0], -1))
     for width in self.hidden:
       x = nn.leaky_relu(TorchLinear(width)(x), 0.2)
-    return TorchLinear(1)(x)[:, 0]
+    sow_features(self, x)
+    return discriminator_head(x, self.minibatch_kernels, self.minibatch_kernel_dim,
+                              TorchLinear)
 
 
 class PaperGenerator(nn.Module):
@@ -127,6 +137,8 @@ class PaperDiscriminator(nn.Module):
   irange: float = 0.005
   input_keep: float = 0.8
   hidden_keep: float = 0.5
+  minibatch_kernels: int = 0
+  minibatch_kernel_dim: int = 5
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
@@ -135,7 +147,47 @@ class PaperDiscriminator(nn.Module):
     for _ in range(2):
       x = Maxout(self.units, self.pieces, self.irange)(x)
       x = nn.Dropout(1.0 - self.hidden_keep, deterministic=not train)(x)
-    return nn.Dense(1, kernel_init=_uniform(self.irange))(x)[:, 0]
+    sow_features(self, x)
+    return discriminator_head(
+        x, self.minibatch_kernels, self.minibatch_kernel_dim,
+        lambda n: nn.Dense(n, kernel_init=_uniform(self.irange)))
+
+
+class ToyGenerator(nn.Module):
+  """z -> ReLU 128 -> ReLU 128 -> linear [B, *image_shape] (unbounded: toy data is not scaled).
+
+  The size of the unrolled-GAN and VEEGAN 2-D mixture experiments.
+  """
+
+  image_shape: tuple[int, int, int]
+  hidden: tuple[int, ...] = (128, 128)
+
+  @nn.compact
+  def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
+    del train
+    x = z
+    for width in self.hidden:
+      x = nn.relu(nn.Dense(width)(x))
+    x = nn.Dense(math.prod(self.image_shape))(x)
+    return x.reshape((z.shape[0],) + tuple(self.image_shape))
+
+
+class ToyDiscriminator(nn.Module):
+  """x -> ReLU 128 -> ReLU 128 (features) -> 1 logit."""
+
+  hidden: tuple[int, ...] = (128, 128)
+  minibatch_kernels: int = 0
+  minibatch_kernel_dim: int = 5
+
+  @nn.compact
+  def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
+    del train
+    x = x.reshape((x.shape[0], -1))
+    for width in self.hidden:
+      x = nn.relu(nn.Dense(width)(x))
+    sow_features(self, x)
+    return discriminator_head(x, self.minibatch_kernels, self.minibatch_kernel_dim,
+                              nn.Dense)
 
 
 # --------------------------------------------------------------------------- noise
@@ -149,20 +201,53 @@ def sample_noise(kind: str, key: jax.Array, shape: tuple[int, ...]) -> jax.Array
 
 
 # --------------------------------------------------------------------------- registry
+class ModelOptions(NamedTuple):
+  """Options every discriminator factory takes (from the Config: same names as flags).
+
+  minibatch_kernels: B of minibatch discrimination (0 = off); minibatch_kernel_dim: C.
+  d_norm: the normalisation of D's hidden conv layers where a model has one ('batch',
+  'layer' or 'none'); models without normalisation ignore it.
+  """
+
+  minibatch_kernels: int = 0
+  minibatch_kernel_dim: int = 5
+  d_norm: str = "batch"
+
+  @classmethod
+  def from_config(cls, config) -> "ModelOptions":
+    return cls(config.minibatch_kernels, config.minibatch_kernel_dim, config.d_norm)
+
+
 class ModelSpec(NamedTuple):
   generator: Callable[[tuple[int, int, int]], nn.Module]
-  discriminator: Callable[[tuple[int, int, int]], nn.Module]
+  discriminator: Callable[..., nn.Module]  # (image_shape, ModelOptions) -> module
   noise: str
   pixel_range: tuple[float, float]
+
+
+def _mbd(options: ModelOptions) -> dict:
+  return {"minibatch_kernels": options.minibatch_kernels,
+          "minibatch_kernel_dim": options.minibatch_kernel_dim}
 
 
 MODELS: dict[str, ModelSpec] = {
     # PyTorch-GAN implementations/gan/gan.py; pixels in [-1, 1] (Tanh output).
     "mlp": ModelSpec(lambda shape: MLPGenerator(shape),
-                     lambda shape: MLPDiscriminator(), "normal", (-1.0, 1.0)),
+                     lambda shape, o=ModelOptions(): MLPDiscriminator(**_mbd(o)),
+                     "normal", (-1.0, 1.0)),
     # The paper's MNIST model; pixels in [0, 1] (Sigmoid output).
     "paper_mlp": ModelSpec(lambda shape: PaperGenerator(shape),
-                           lambda shape: PaperDiscriminator(), "uniform", (0.0, 1.0)),
+                           lambda shape, o=ModelOptions(): PaperDiscriminator(**_mbd(o)),
+                           "uniform", (0.0, 1.0)),
+    # Radford et al. 2016 for 28x28 and 32x32 (and any even size down to 4 or 7).
+    "dcgan": ModelSpec(lambda shape: dcgan.DCGANGenerator(shape),
+                       lambda shape, o=ModelOptions(): dcgan.DCGANDiscriminator(
+                           d_norm=o.d_norm, **_mbd(o)),
+                       "normal", (-1.0, 1.0)),
+    # Small ReLU MLPs for the 1-D and 2-D toy datasets (data used as is, not scaled).
+    "toy_mlp": ModelSpec(lambda shape: ToyGenerator(shape),
+                         lambda shape, o=ModelOptions(): ToyDiscriminator(**_mbd(o)),
+                         "normal", (-1.0, 1.0)),
 }
 
 

@@ -18,6 +18,7 @@ import optax
 
 from jaxgan import losses, models
 from jaxgan.config import Config
+from jaxgan.errors import ConfigError
 
 PyTree = Any
 
@@ -41,6 +42,9 @@ class GANState(flax.struct.PyTreeNode):
   rng: jax.Array
   g: NetState
   d: NetState
+  # {'params', 'batch_stats'}: the exponential moving average of G (--g_ema_decay > 0),
+  # used for samples and evaluation; {} when off.
+  g_ema: PyTree = flax.struct.field(default_factory=dict)
 
 
 def make_optimizer(config: Config, learning_rate: float) -> optax.GradientTransformation:
@@ -61,6 +65,12 @@ def make_optimizer(config: Config, learning_rate: float) -> optax.GradientTransf
       momentum = config.momentum
     return optax.inject_hyperparams(optax.sgd)(learning_rate=lr_schedule,
                                                momentum=momentum)
+  if config.optimizer == "rmsprop":
+    # WGAN (Arjovsky et al. 2017) uses RMSProp: momentum-based methods destabilised
+    # its critic. decay 0.99, eps 1e-8 are torch.optim.RMSprop's defaults, which the
+    # authors' code used.
+    return optax.inject_hyperparams(optax.rmsprop)(learning_rate=learning_rate,
+                                                   decay=0.99, eps=1e-8)
   raise ValueError(f"unknown optimizer {config.optimizer!r}")
 
 
@@ -76,6 +86,8 @@ class GAN(NamedTuple):
   pixel_range: tuple[float, float]
   latent_dim: int
   image_shape: tuple[int, int, int]
+  g_ema: bool = False  # Keep an EMA copy of G in the state.
+  num_classes: int = 0  # > 0: class-conditional G and D (they take `labels`).
 
   def sample_noise(self, key: jax.Array, batch: int) -> jax.Array:
     return models.sample_noise(self.noise, key, (batch, self.latent_dim))
@@ -85,24 +97,51 @@ class GAN(NamedTuple):
     g_key, d_key, run_key = jax.random.split(rng, 3)
     z = jnp.zeros((1, self.latent_dim), jnp.float32)
     x = jnp.zeros((1,) + self.image_shape, jnp.float32)
-    g_vars = self.generator.init(g_key, z, train=False)
-    d_vars = self.discriminator.init(d_key, x, train=False)
+    labels = {"labels": jnp.zeros((1,), jnp.int32)} if self.num_classes else {}
+    g_vars = self.generator.init(g_key, z, train=False, **labels)
+    d_vars = self.discriminator.init(d_key, x, train=False, **labels)
 
     def net(variables, tx):
       params = variables["params"]
       return NetState(params=params, batch_stats=variables.get("batch_stats", {}),
                       opt_state=tx.init(params))
 
+    g = net(g_vars, self.g_tx)
+    # A copy, not an alias: the train step donates the state, and one buffer cannot be
+    # donated twice.
+    g_ema = (jax.tree_util.tree_map(jnp.copy, {"params": g.params,
+                                                "batch_stats": g.batch_stats})
+             if self.g_ema else {})
     return GANState(step=jnp.zeros((), jnp.int32), rng=run_key,
-                    g=net(g_vars, self.g_tx), d=net(d_vars, self.d_tx))
+                    g=g, d=net(d_vars, self.d_tx), g_ema=g_ema)
 
 
-def make_gan(config: Config, image_shape: tuple[int, int, int]) -> GAN:
+def make_gan(config: Config, image_shape: tuple[int, int, int],
+             num_classes: int = 0) -> GAN:
+  """The static GAN for `config`; `num_classes` (the dataset's) is used when
+  --conditional is set, and then must be >= 2."""
   spec = models.get_model(config.model)
-  return GAN(generator=spec.generator(tuple(image_shape)),
-             discriminator=spec.discriminator(tuple(image_shape)),
+  if config.conditional and num_classes < 2:
+    raise ConfigError(f"--conditional needs a dataset with class labels, but "
+                      f"--dataset={config.dataset!r} has {num_classes} classes; use a "
+                      "labelled dataset or drop --conditional.")
+  if config.model == "dcgan":
+    from jaxgan import dcgan
+    problem = dcgan.check_image_shape(tuple(image_shape))
+    if problem:
+      raise ConfigError(f"--model=dcgan cannot train on --dataset={config.dataset!r} "
+                        f"({problem}); expected square images such as 28x28 or 32x32.")
+  generator = spec.generator(tuple(image_shape))
+  discriminator = spec.discriminator(tuple(image_shape),
+                                     models.ModelOptions.from_config(config))
+  if config.conditional:
+    from jaxgan import conditional
+    generator = conditional.ConditionalGenerator(generator, num_classes)
+    discriminator = conditional.ConditionalDiscriminator(discriminator, num_classes)
+  return GAN(generator=generator, discriminator=discriminator,
              g_tx=make_optimizer(config, config.lr_g),
              d_tx=make_optimizer(config, config.lr_d),
-             loss=losses.get_loss(config.loss), noise=spec.noise,
+             loss=losses.get_loss(config.loss), noise=config.noise or spec.noise,
              pixel_range=spec.pixel_range, latent_dim=config.latent_dim,
-             image_shape=tuple(image_shape))
+             image_shape=tuple(image_shape), g_ema=config.g_ema_decay > 0,
+             num_classes=num_classes if config.conditional else 0)

@@ -8,14 +8,27 @@
 * `d_step(state, real, rng, fake=None) -> (state, metrics)`: one D update, G fixed.
   real: [B, H, W, C] float32 in the model's pixel range. fake: D's fake batch; when
   None it is generated from fresh noise with G in train mode (G's state is untouched).
-* `g_step(state, rng) -> (state, metrics, fake)`: one G update, D fixed; also returns the
-  fakes it was computed on (PyTorch-GAN's g_then_d trains D on them).
-* `train_step(state, images) -> (state, metrics)`: one step of Algorithm 1 in the
-  configured `update_order`, taking batches from `images` ([N, H, W, C] uint8, the whole
-  split on the device) by `data.batch_indices`; advances `state.step` by one.
+* `g_step(state, rng, real=None) -> (state, metrics, fake)`: one G update, D fixed; also
+  returns the fakes it was computed on (PyTorch-GAN's g_then_d trains D on them). `real`
+  is needed only by feature matching (G matches D's mean features on it).
+* `train_step(state, images, labels=None) -> (state, metrics)`: one step of Algorithm 1
+  in the configured `update_order`, taking batches from `images` ([N, H, W, C] uint8, the
+  whole split on the device) by `data.batch_indices`; advances `state.step` by one.
+  `labels` ([N] int32) is needed only with --conditional.
 
-Everything that depends on the config (model, loss, order, k) is resolved here, before
-tracing, so the traced functions hold no Python branches on the config. Randomness is
+With --conditional, `d_step`/`g_step` take `labels=` ([B] int32, the real batch's
+labels); the fakes are generated for those same labels, and `sample(state, z, labels)`.
+
+D sees the real and the fake batch in two separate passes, so a D with batch-coupled
+layers (BatchNorm, minibatch discrimination) normalises/compares each half on its own
+statistics, never a real/fake mixture; D's BatchNorm running averages are updated by
+both passes (real, then fake).
+
+Everything that depends on the config (model, loss, order, k, penalty, clipping,
+feature matching, EMA) is resolved here, before tracing, so the traced functions hold no
+Python branches on the config. Loss hyperparameters (`losses.LossHParams`: label
+smoothing, gradient-penalty weight, clip value) enter through `loss_hparams(config)`:
+plain floats today, and the one place a sweep swaps in array leaves. Randomness is
 derived from the state: step key = fold_in(fold_in(rng, 1), step); data key =
 fold_in(rng, 0). A run is therefore a pure function of (config, seed, step).
 """
@@ -28,7 +41,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxgan import data
+from jaxgan import data, losses
 from jaxgan.config import Config
 from jaxgan.state import GAN, GANState, NetState
 
@@ -51,6 +64,45 @@ def step_key(state: GANState) -> Array:
   return jax.random.fold_in(jax.random.fold_in(state.rng, 1), state.step)
 
 
+class DOut(NamedTuple):
+  """One D pass: logits [B], feature layer [B, F], D's BatchNorm stats after the pass."""
+
+  logits: Array
+  features: Array
+  batch_stats: object
+
+
+def _find_features(intermediates) -> Array:
+  """The one array sown as 'features' anywhere in D's intermediates (wrappers nest it)."""
+  found = [leaf for path, leaf in jax.tree_util.tree_leaves_with_path(intermediates)
+           if any(getattr(k, "key", None) == "features" for k in path)]
+  if len(found) != 1:
+    raise ValueError(f"expected D to sow exactly one 'features' array, found {len(found)}")
+  return found[0]
+
+
+def loss_hparams(config: Config) -> losses.LossHParams:
+  """The loss hyperparameters of a run. Plain floats from the Config; a sweep may pass
+  the same fields as (vmapped) arrays instead."""
+  return losses.LossHParams(label_smoothing=config.label_smoothing,
+                            gp_weight=config.gp_weight, clip_value=config.clip_value)
+
+
+def ema_decay_at(decay: float, step: Array) -> Array:
+  """The EMA decay used after update `step` (0-based): min(decay, (1 + t)/(10 + t)).
+
+  The warm-up is tf.train.ExponentialMovingAverage's num_updates rule: early averages
+  are not dominated by G's random initialisation.
+  """
+  t = step.astype(jnp.float32)
+  return jnp.minimum(decay, (1.0 + t) / (10.0 + t))
+
+
+def ema_update(ema, new, decay: Array):
+  """ema ← decay·ema + (1 − decay)·new, leaf by leaf (params and BatchNorm stats)."""
+  return jax.tree_util.tree_map(lambda e, n: decay * e + (1.0 - decay) * n, ema, new)
+
+
 def _apply_updates(net: NetState, grads, tx: optax.GradientTransformation,
                    batch_stats) -> NetState:
   updates, opt_state = tx.update(grads, net.opt_state, net.params)
@@ -68,136 +120,221 @@ def make_steps(config: Config, gan: GAN, num_examples: int,
   k = config.num_d_steps
   batch_size = config.batch_size
   loss = gan.loss
+  hp = loss_hparams(config)
 
-  def generate(g: NetState, z: Array, train: bool):
+  # Class labels reach G and D only when conditional (resolved here, not traced).
+  if gan.num_classes:
+    def with_labels(labels):
+      return {"labels": labels}
+
+    def labels_of(labels_array, idx):
+      return jnp.take(labels_array, idx, axis=0)
+  else:
+    def with_labels(labels):
+      return {}
+
+    def labels_of(labels_array, idx):
+      return None
+
+  def generate(g: NetState, z: Array, train: bool, labels=None):
     """G(z) -> (images, new batch_stats); train mode uses and updates batch statistics."""
     variables = {"params": g.params, "batch_stats": g.batch_stats}
     if not train:
-      return gan.generator.apply(variables, z, train=False), g.batch_stats
+      return (gan.generator.apply(variables, z, train=False, **with_labels(labels)),
+              g.batch_stats)
     images, mutated = gan.generator.apply(variables, z, train=True,
-                                          mutable=["batch_stats"])
+                                          mutable=["batch_stats"], **with_labels(labels))
     return images, mutated.get("batch_stats", g.batch_stats)
 
-  def discriminate(d_params, d: NetState, x: Array, rng: Array) -> Array:
-    """D(x) logits in train mode (dropout on); D's BatchNorm, if any, uses batch stats."""
-    variables = {"params": d_params, "batch_stats": d.batch_stats}
-    logits, _ = gan.discriminator.apply(variables, x, train=True,
-                                        rngs={"dropout": rng}, mutable=["batch_stats"])
-    return logits
+  def discriminate(d_params, batch_stats, x: Array, rng: Array, labels=None) -> DOut:
+    """D(x) in train mode (dropout on; BatchNorm on x's own batch statistics)."""
+    variables = {"params": d_params, "batch_stats": batch_stats}
+    logits, mutated = gan.discriminator.apply(
+        variables, x, train=True, rngs={"dropout": rng},
+        mutable=["batch_stats", "intermediates"], **with_labels(labels))
+    return DOut(logits, _find_features(mutated["intermediates"]),
+                mutated.get("batch_stats", batch_stats))
 
-  def d_step(state: GANState, real: Array, rng: Array, fake: Array | None = None):
-    z_key, drop_key = jax.random.split(rng)
-    if fake is None:
-      fake, _ = generate(state.g, gan.sample_noise(z_key, real.shape[0]), train=True)
-    fake = jax.lax.stop_gradient(fake)
-    both = jnp.concatenate([real, fake], axis=0)
+  # ---- resolved before tracing: D's penalty, D's constraint, G's objective.
+  if loss.d_penalty is not None:
+    def d_penalty(d_params, batch_stats, real, fake, key, labels):
+      drop_key, eps_key = jax.random.split(key)
+      penalty = loss.d_penalty(
+          lambda x: discriminate(d_params, batch_stats, x, drop_key, labels).logits,
+          real, fake, eps_key)
+      return hp.gp_weight * penalty, {"gp": penalty}
+  else:
+    def d_penalty(d_params, batch_stats, real, fake, key, labels):
+      return 0.0, {}
 
-    def objective(d_params):
-      # One D pass over [real; fake], as one batch: D has no batch-coupled layers here.
-      logits = discriminate(d_params, state.d, both, drop_key)
-      real_logits, fake_logits = jnp.split(logits, 2)
-      return loss.d_loss(real_logits, fake_logits), (real_logits, fake_logits)
+  if loss.clip_d:
+    def d_constraint(params):
+      return losses.clip_weights(params, hp.clip_value)
+  else:
+    def d_constraint(params):
+      return params
 
-    (d_loss, (real_logits, fake_logits)), grads = jax.value_and_grad(
-        objective, has_aux=True)(state.d.params)
-    d = _apply_updates(state.d, grads, gan.d_tx, state.d.batch_stats)
+  if config.feature_matching:
+    def g_objective(fake_out: DOut, real_features: Array) -> Array:
+      return losses.feature_matching_loss(real_features, fake_out.features)
+
+    def real_features(d: NetState, real: Array, key: Array, labels) -> Array:
+      return jax.lax.stop_gradient(
+          discriminate(d.params, d.batch_stats, real, key, labels).features)
+  else:
+    def g_objective(fake_out: DOut, real_features) -> Array:
+      return loss.g_loss(fake_out.logits)
+
+    def real_features(d: NetState, real, key, labels):
+      return None
+
+  def d_loss_and_aux(d_params, d: NetState, real, fake, key, labels):
+    real_key, fake_key, penalty_key = jax.random.split(key, 3)
+    real_out = discriminate(d_params, d.batch_stats, real, real_key, labels)
+    fake_out = discriminate(d_params, real_out.batch_stats, fake, fake_key, labels)
+    penalty, penalty_metrics = d_penalty(d_params, d.batch_stats, real, fake,
+                                         penalty_key, labels)
+    d_loss = loss.d_loss(real_out.logits, fake_out.logits, hp) + penalty
     metrics = {"d_loss": d_loss,
-               "d_real": jnp.mean(jax.nn.sigmoid(real_logits)),
-               "d_fake": jnp.mean(jax.nn.sigmoid(fake_logits))}
-    return state.replace(d=d), metrics
+               "d_real": jnp.mean(loss.d_output(real_out.logits)),
+               "d_fake": jnp.mean(loss.d_output(fake_out.logits)), **penalty_metrics}
+    return d_loss, (metrics, real_out, fake_out)
 
-  def g_step(state: GANState, rng: Array):
-    z_key, drop_key = jax.random.split(rng)
+  def apply_d(state: GANState, grads, batch_stats) -> GANState:
+    d = _apply_updates(state.d, grads, gan.d_tx, batch_stats)
+    return state.replace(d=d.replace(params=d_constraint(d.params)))
+
+  def d_step(state: GANState, real: Array, rng: Array, fake: Array | None = None,
+             labels: Array | None = None):
+    z_key, d_key = jax.random.split(rng)
+    if fake is None:
+      fake, _ = generate(state.g, gan.sample_noise(z_key, real.shape[0]), train=True,
+                         labels=labels)
+    fake = jax.lax.stop_gradient(fake)
+    grads, (metrics, _, fake_out) = jax.grad(d_loss_and_aux, has_aux=True)(
+        state.d.params, state.d, real, fake, d_key, labels)
+    return apply_d(state, grads, fake_out.batch_stats), metrics
+
+  def g_step(state: GANState, rng: Array, real: Array | None = None,
+             labels: Array | None = None):
+    z_key, drop_key, feat_key = jax.random.split(rng, 3)
     z = gan.sample_noise(z_key, batch_size)
+    target = real_features(state.d, real, feat_key, labels)
 
     def objective(g_params):
-      fake, batch_stats = generate(state.g.replace(params=g_params), z, train=True)
-      fake_logits = discriminate(state.d.params, state.d, fake, drop_key)
-      return loss.g_loss(fake_logits), (fake, batch_stats)
+      fake, batch_stats = generate(state.g.replace(params=g_params), z, train=True,
+                                   labels=labels)
+      fake_out = discriminate(state.d.params, state.d.batch_stats, fake, drop_key,
+                              labels)
+      return g_objective(fake_out, target), (fake, batch_stats)
 
     (g_loss, (fake, batch_stats)), grads = jax.value_and_grad(
         objective, has_aux=True)(state.g.params)
     g = _apply_updates(state.g, grads, gan.g_tx, batch_stats)
     return state.replace(g=g), {"g_loss": g_loss}, fake
 
-  def real_batch(state: GANState, images: Array, i: int) -> Array:
+  def real_batch(state: GANState, images: Array, i: int, labels_array):
+    """(batch [B, ...] in pixel_range, its labels [B] or None when unconditional)."""
     idx = data.batch_indices(data_key(state), state.step * k + i, num_examples,
                              batch_size)
     batch = data.gather_batch(images, idx, gan.pixel_range)
-    return constrain_batch(batch) if constrain_batch is not None else batch
+    if constrain_batch is not None:
+      batch = constrain_batch(batch)
+    return batch, labels_of(labels_array, idx)
 
-  def d_then_g(state: GANState, images: Array):
+  def d_then_g(state: GANState, images: Array, labels_array):
     key = step_key(state)
     for i in range(k):
-      state, d_metrics = d_step(state, real_batch(state, images, i),
-                                jax.random.fold_in(key, i))
-    state, g_metrics, _ = g_step(state, jax.random.fold_in(key, k))
+      real, labels = real_batch(state, images, i, labels_array)
+      state, d_metrics = d_step(state, real, jax.random.fold_in(key, i), labels=labels)
+    # Feature matching compares with the last real batch D saw (unused otherwise); a
+    # conditional G makes fakes for that batch's labels.
+    state, g_metrics, _ = g_step(state, jax.random.fold_in(key, k), real, labels)
     return state, {**d_metrics, **g_metrics}
 
-  def g_then_d(state: GANState, images: Array):
+  def g_then_d(state: GANState, images: Array, labels_array):
     # PyTorch-GAN's order: G first; D then trains on the fakes G made before its update.
     key = step_key(state)
-    state, g_metrics, fake = g_step(state, jax.random.fold_in(key, k))
+    real, labels = real_batch(state, images, 0, labels_array)
+    state, g_metrics, fake = g_step(state, jax.random.fold_in(key, k), real, labels)
     for i in range(k):
-      state, d_metrics = d_step(state, real_batch(state, images, i),
-                                jax.random.fold_in(key, i), fake if i == 0 else None)
+      real, labels = real_batch(state, images, i, labels_array)
+      state, d_metrics = d_step(state, real, jax.random.fold_in(key, i),
+                                fake if i == 0 else None, labels=labels)
     return state, {**d_metrics, **g_metrics}
 
-  def simultaneous(state: GANState, images: Array):
+  def simultaneous(state: GANState, images: Array, labels_array):
     # The paper's code (AdversaryCost2): both gradients from the same minibatch and the
     # same fakes, then both applied. stop_gradient routes each loss to its own player.
     key = step_key(state)
-    z_key, drop_key = jax.random.split(jax.random.fold_in(key, 0))
-    real = real_batch(state, images, 0)
+    z_key, d_key = jax.random.split(jax.random.fold_in(key, 0))
+    real, labels = real_batch(state, images, 0, labels_array)
     z = gan.sample_noise(z_key, batch_size)
+    fake_key = jax.random.split(d_key, 3)[1]  # d_loss_and_aux's key for the fake pass.
 
     def objective(g_params, d_params):
-      fake, batch_stats = generate(state.g.replace(params=g_params), z, train=True)
-      both = jnp.concatenate([real, jax.lax.stop_gradient(fake)], axis=0)
-      real_logits, fake_logits = jnp.split(
-          discriminate(d_params, state.d, both, drop_key), 2)
-      # Same dropout key: G's loss sees the same D(G(z)) as D's loss does.
-      g_fake_logits = discriminate(jax.lax.stop_gradient(d_params), state.d,
-                                   jnp.concatenate([real, fake], axis=0), drop_key)[
-                                       batch_size:]
-      d_loss = loss.d_loss(real_logits, fake_logits)
-      g_loss = loss.g_loss(g_fake_logits)
-      return d_loss + g_loss, (d_loss, g_loss, real_logits, fake_logits, batch_stats)
+      fake, g_batch_stats = generate(state.g.replace(params=g_params), z, train=True,
+                                     labels=labels)
+      d_loss, (d_metrics, real_out, fake_out) = d_loss_and_aux(
+          d_params, state.d, real, jax.lax.stop_gradient(fake), d_key, labels)
+      # Same dropout key and statistics: G's loss sees the same D(G(z)) as D's loss.
+      g_fake_out = discriminate(jax.lax.stop_gradient(d_params), state.d.batch_stats,
+                                fake, fake_key, labels)
+      g_loss = g_objective(g_fake_out, jax.lax.stop_gradient(real_out.features))
+      return d_loss + g_loss, (d_metrics, g_loss, fake_out.batch_stats, g_batch_stats)
 
-    (_, (d_loss, g_loss, real_logits, fake_logits, batch_stats)), (g_grads, d_grads) = (
+    (_, (d_metrics, g_loss, d_batch_stats, g_batch_stats)), (g_grads, d_grads) = (
         jax.value_and_grad(objective, argnums=(0, 1), has_aux=True)(
             state.g.params, state.d.params))
-    g = _apply_updates(state.g, g_grads, gan.g_tx, batch_stats)
-    d = _apply_updates(state.d, d_grads, gan.d_tx, state.d.batch_stats)
-    metrics = {"d_loss": d_loss, "g_loss": g_loss,
-               "d_real": jnp.mean(jax.nn.sigmoid(real_logits)),
-               "d_fake": jnp.mean(jax.nn.sigmoid(fake_logits))}
-    return state.replace(g=g, d=d), metrics
+    g = _apply_updates(state.g, g_grads, gan.g_tx, g_batch_stats)
+    state = apply_d(state.replace(g=g), d_grads, d_batch_stats)
+    return state, {**d_metrics, "g_loss": g_loss}
 
   order = {"d_then_g": d_then_g, "g_then_d": g_then_d,
            "simultaneous": simultaneous}[config.update_order]
 
-  def train_step(state: GANState, images: Array):
-    state, metrics = order(state, images)
+  if gan.g_ema:
+    def update_ema(state: GANState) -> GANState:
+      new = {"params": state.g.params, "batch_stats": state.g.batch_stats}
+      decay = ema_decay_at(config.g_ema_decay, state.step)
+      return state.replace(g_ema=ema_update(state.g_ema, new, decay))
+
+    def sampling_generator(state: GANState) -> NetState:
+      return state.g.replace(**state.g_ema)
+  else:
+    def update_ema(state: GANState) -> GANState:
+      return state
+
+    def sampling_generator(state: GANState) -> NetState:
+      return state.g
+
+  def train_step(state: GANState, images: Array, labels: Array | None = None):
+    state, metrics = order(state, images, labels)
+    state = update_ema(state)
     return state.replace(step=state.step + 1), metrics
 
-  def sample(state: GANState, z: Array) -> Array:
-    """G(z) in eval mode (BatchNorm running averages): [B, H, W, C] in pixel_range."""
-    return generate(state.g, z, train=False)[0]
+  def sample(state: GANState, z: Array, labels: Array | None = None) -> Array:
+    """G(z) in eval mode (BatchNorm running averages): [B, H, W, C] in pixel_range.
+
+    With --g_ema_decay > 0 this is the EMA generator (samples and evaluation use it).
+    With --conditional, `labels` [B] int32 chooses the classes.
+    """
+    return generate(sampling_generator(state), z, train=False, labels=labels)[0]
 
   return Steps(d_step=d_step, g_step=g_step, train_step=train_step, sample=sample)
 
 
-def repeat_step(train_step: Callable[[GANState, Array], tuple[GANState, Metrics]],
-                num_steps: int) -> Callable[[GANState, Array], tuple[GANState, Metrics]]:
+def repeat_step(train_step: Callable[..., tuple[GANState, Metrics]],
+                num_steps: int) -> Callable[..., tuple[GANState, Metrics]]:
   """`num_steps` train steps in one traced function (lax.scan): one dispatch instead
-  of many. Returns the final state and the metrics of the last step."""
+  of many. Same signature as train_step; returns the final state and the metrics of
+  the last step."""
   if num_steps == 1:
     return train_step
 
-  def many(state: GANState, images: Array):
+  def many(state: GANState, images: Array, labels: Array | None = None):
     def body(state, _):
-      return train_step(state, images)
+      return train_step(state, images, labels)
     state, metrics = jax.lax.scan(body, state, None, length=num_steps)
     return state, jax.tree_util.tree_map(lambda m: m[-1], metrics)
 

@@ -20,7 +20,7 @@ import jax
 import numpy as np
 from absl import logging
 
-from jaxgan import data, writers
+from jaxgan import data, toy, writers
 from jaxgan.checkpoint import Checkpoints
 from jaxgan.config import Config
 from jaxgan.eval import runs as eval_runs
@@ -57,12 +57,13 @@ class StepFunctions:
     self.multi = (jax.jit(repeat_step(train_step, steps_per_call), donate_argnums=0)
                   if steps_per_call > 1 else None)
 
-  def advance(self, state: GANState, images: jax.Array, step: int, until: int):
+  def advance(self, state: GANState, images: jax.Array, labels: jax.Array | None,
+              step: int, until: int):
     """Runs one dispatch from `step` towards `until`; returns (state, metrics, step)."""
     if self.multi is not None and until - step >= self.steps_per_call:
-      state, metrics = self.multi(state, images)
+      state, metrics = self.multi(state, images, labels)
       return state, metrics, step + self.steps_per_call
-    state, metrics = self.single(state, images)
+    state, metrics = self.single(state, images, labels)
     return state, metrics, step + 1
 
 
@@ -82,7 +83,8 @@ def run(config: Config, workdir: str) -> GANState:
   num_steps = config.steps_for(train_ds.num_examples)
 
   # 3. Model, steps, initial state.
-  gan = make_gan(config, train_ds.image_shape)
+  gan = make_gan(config, train_ds.image_shape,
+                 train_ds.num_classes if train_ds.labels is not None else 0)
   steps = make_steps(config, gan, train_ds.num_examples)
   seed_key = jax.random.PRNGKey(config.seed)
   state = jax.jit(gan.init)(seed_key)  # jit: eager init compiles op by op (~10x slower).
@@ -99,13 +101,35 @@ def run(config: Config, workdir: str) -> GANState:
   metrics_writer = writers.MetricsWriter(workdir)
 
   images = jax.device_put(train_ds.images)
+  # Labels go to the device only for a conditional GAN; samples cycle through classes.
+  labels = jax.device_put(train_ds.labels) if gan.num_classes else None
+  sample_labels = ((lambda n: np.arange(n, dtype=np.int32) % gan.num_classes)
+                   if gan.num_classes else (lambda n: None))
   step_fns = StepFunctions(steps.train_step, config.steps_per_call)
   sample = jax.jit(steps.sample)
   fixed_z = gan.sample_noise(jax.random.fold_in(seed_key, SAMPLE_NOISE_STREAM),
                              config.sample_grid ** 2)
 
+  toy_problem = toy.PROBLEMS.get(train_ds.name)
+  toy_z = gan.sample_noise(jax.random.fold_in(seed_key, SAMPLE_NOISE_STREAM),
+                           toy.EVAL_SAMPLES)
+
   def save_samples(step: int) -> None:
-    pixels = np.asarray(sample(state, fixed_z))
+    if toy_problem is not None:
+      # Toy data: mode metrics (logged like the other metrics) and a scatter plot.
+      points = np.asarray(sample(state, toy_z, sample_labels(toy.EVAL_SAMPLES))).reshape(
+          toy.EVAL_SAMPLES, -1)
+      scalars = toy.evaluate(toy_problem, points)
+      metrics_writer.write(step, scalars)
+      logging.info("step %d  modes covered %d/%d  high-quality %.1f%%", step,
+                   scalars["modes_covered"], toy_problem.num_modes,
+                   scalars["high_quality_pct"])
+      toy.scatter(os.path.join(workdir, "samples", f"step_{step}.png"), toy_problem,
+                  points, f"{toy_problem.name} step {step}: "
+                  f"{scalars['modes_covered']:.0f}/{toy_problem.num_modes} modes, "
+                  f"{scalars['high_quality_pct']:.1f}% high-quality")
+      return
+    pixels = np.asarray(sample(state, fixed_z, sample_labels(len(fixed_z))))
     grid = writers.image_grid(data.from_pixels(pixels, gan.pixel_range),
                               rows=config.sample_grid)
     writers.save_png(os.path.join(workdir, "samples", f"step_{step}.png"), grid)
@@ -119,7 +143,7 @@ def run(config: Config, workdir: str) -> GANState:
                config.model, train_ds.name, train_ds.num_examples, num_steps, step)
   t_last, step_last = time.perf_counter(), step
   while step < num_steps:
-    state, metrics, step = step_fns.advance(state, images, step,
+    state, metrics, step = step_fns.advance(state, images, labels, step,
                                             next_event(step, schedule, num_steps))
     if due(step, config.log_every, num_steps):
       scalars = {k: float(v) for k, v in jax.device_get(metrics).items()}

@@ -1,0 +1,56 @@
+r"""Summarises toy runs: `python -m jaxgan.toy_table RUNS_DIR`.
+
+Reads RUNS_DIR/<variant>_seed<N>/metrics.jsonl, takes each run's last mode-metrics line
+(modes_covered, high_quality_pct) and prints a Markdown table of mean ± std over seeds
+(std with ddof=1) per variant.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import re
+import sys
+
+import numpy as np
+
+
+def last_mode_metrics(path: str) -> dict | None:
+  last = None
+  with open(path) as f:
+    for line in f:
+      record = json.loads(line)
+      if "modes_covered" in record:
+        last = record
+  return last
+
+
+def summarise(runs_dir: str) -> str:
+  groups: dict[str, list[dict]] = collections.defaultdict(list)
+  for name in sorted(os.listdir(runs_dir)):
+    match = re.fullmatch(r"(.+)_seed(\d+)", name)
+    path = os.path.join(runs_dir, name, "metrics.jsonl")
+    if match and os.path.isfile(path):
+      record = last_mode_metrics(path)
+      if record is not None:
+        groups[match.group(1)].append(record)
+  lines = ["| variant | seeds | step | modes covered | % high-quality |",
+           "|---|---|---|---|---|"]
+  for variant, records in groups.items():
+    modes = np.array([r["modes_covered"] for r in records])
+    hq = np.array([r["high_quality_pct"] for r in records])
+    ddof = 1 if len(records) > 1 else 0
+    steps = sorted({r["step"] for r in records})
+    lines.append(f"| {variant} | {len(records)} | {'/'.join(map(str, steps))} | "
+                 f"{modes.mean():.1f} ± {modes.std(ddof=ddof):.1f} "
+                 f"({', '.join(f'{m:.0f}' for m in modes)}) | "
+                 f"{hq.mean():.1f} ± {hq.std(ddof=ddof):.1f} |")
+  return "\n".join(lines)
+
+
+if __name__ == "__main__":
+  if len(sys.argv) != 2 or not os.path.isdir(sys.argv[1]):
+    print("usage: python -m jaxgan.toy_table RUNS_DIR", file=sys.stderr)
+    sys.exit(2)
+  print(summarise(sys.argv[1]))
