@@ -72,11 +72,17 @@ class WorkdirLock:
         "(kill -TERM <pid> checkpoints and exits), or choose another --workdir.")
 
   def check_free(self) -> None:
-    """Raises WorkdirError if a live process holds the lock; creates nothing."""
+    """Raises WorkdirError if the workdir is not a folder or a live process holds the
+    lock; creates nothing."""
+    if os.path.exists(self.workdir) and not os.path.isdir(self.workdir):
+      raise WorkdirError(f"--workdir={self.workdir!r} exists and is not a folder; "
+                         "expected a folder (it is created if missing).")
     try:
       fd = os.open(self.path, os.O_RDONLY)
     except FileNotFoundError:
       return
+    except OSError as e:
+      raise WorkdirError(f"cannot read the lock file {self.path}: {e.strerror}.") from None
     try:
       fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except OSError as e:
@@ -88,8 +94,12 @@ class WorkdirLock:
 
   def acquire(self) -> "WorkdirLock":
     """Creates the workdir if needed and takes the lock, or raises WorkdirError."""
-    os.makedirs(self.workdir, exist_ok=True)
-    fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+      os.makedirs(self.workdir, exist_ok=True)
+      fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:  # Not a folder, no permission, read-only file system, ...
+      raise WorkdirError(f"cannot create or lock workdir {self.workdir}: "
+                         f"{e.strerror}.") from None
     try:
       fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as e:

@@ -173,3 +173,14 @@ def test_bad_data_folder_exits_2_and_creates_no_workdir(tmp_path, capsys):
   assert "jaxgan: error: IDX file" in err and "truncated or corrupted" in err
   assert "Traceback" not in err
   assert not workdir.exists()
+
+
+def test_workdir_that_is_a_file_exits_2_and_is_left_alone(tmp_path, capsys):
+  folder = write_folder(tmp_path / "idx", GOOD_IMAGES, GOOD_LABELS)
+  not_a_folder = tmp_path / "run"
+  not_a_folder.write_text("precious")
+  code, err = run_main([f"--workdir={not_a_folder}", f"--data_dir={folder}",
+                        "--num_steps=2", "--batch_size=2"], capsys)
+  assert code == EXIT_USAGE
+  assert "exists and is not a folder" in err and "Traceback" not in err
+  assert not_a_folder.read_text() == "precious"
