@@ -57,6 +57,8 @@ class Config:
   checkpoint_every: int = 1000
   sample_grid: int = 5  # Sample grids are sample_grid x sample_grid images.
   max_checkpoints: int = 3
+  # Performance: train steps per jit dispatch (lax.scan); results are bit-identical.
+  steps_per_call: int = 1
 
   # ------------------------------------------------------------------ validation
   def validate(self) -> "Config":
@@ -91,7 +93,7 @@ class Config:
     if not self.data_dir:
       data.check_dataset_name(self.dataset)
     for name in ("latent_dim", "num_d_steps", "batch_size", "sample_grid",
-                 "max_checkpoints"):
+                 "max_checkpoints", "steps_per_call"):
       value = getattr(self, name)
       need(isinstance(value, int) and value >= 1, name, value, "an integer >= 1")
     for name in ("num_steps", "log_every", "sample_every", "checkpoint_every"):

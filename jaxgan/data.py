@@ -161,9 +161,17 @@ def load_tfds_split(name: str, split: str) -> Dataset:
         "expected a tfds image dataset name such as 'mnist' or 'fashion_mnist', or "
         "--data_dir with local IDX files.") from None
   try:
+    if not builder.is_prepared():
+      # tfds retries each URL 10 times with exponential backoff (~200 s offline before
+      # it gives up); 3 retries fail an offline machine in seconds and still ride out
+      # a flaky connection.
+      from tensorflow_datasets.core.download import downloader
+      downloader.MAX_RETRIES = min(downloader.MAX_RETRIES, 3)
     builder.download_and_prepare()
-    array = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1,
-                                             as_supervised=True))
+    # Large fixed batches, concatenated: batch_size=-1 trusts the split's recorded size,
+    # which mock data and some community datasets do not record.
+    batches = list(tfds.as_numpy(builder.as_dataset(split=split, batch_size=8192,
+                                                    as_supervised=True)))
   except Exception as e:
     raise DataError(
         f"could not download or prepare tfds dataset {name!r} "
@@ -171,8 +179,10 @@ def load_tfds_split(name: str, split: str) -> Dataset:
         "Offline, point --data_dir at a folder with the MNIST-format IDX files, e.g. "
         "--data_dir=/usr/share/datasets/fashion-mnist (Debian package "
         "dataset-fashion-mnist).") from None
-  images, labels = array
-  images = np.asarray(images, dtype=np.uint8)
+  if not batches:
+    raise DataError(f"tfds dataset {name!r} split {split!r} is empty.")
+  images = np.concatenate([np.asarray(b[0], np.uint8) for b in batches])
+  labels = np.concatenate([np.asarray(b[1]) for b in batches])
   if images.ndim == 3:
     images = images[..., None]
   num_classes = builder.info.features["label"].num_classes

@@ -54,6 +54,8 @@ flags.DEFINE_integer("checkpoint_every", _D.checkpoint_every,
                      "Checkpoint every N steps (and always at the end).")
 flags.DEFINE_integer("sample_grid", _D.sample_grid, "Sample grids are N x N images.")
 flags.DEFINE_integer("max_checkpoints", _D.max_checkpoints, "Checkpoints kept.")
+flags.DEFINE_integer("steps_per_call", _D.steps_per_call,
+                     "Train steps per jit dispatch (lax.scan); same results, less overhead.")
 
 FLAGS = flags.FLAGS
 

@@ -180,3 +180,19 @@ def make_steps(config: Config, gan: GAN, num_examples: int) -> Steps:
     return generate(state.g, z, train=False)[0]
 
   return Steps(d_step=d_step, g_step=g_step, train_step=train_step, sample=sample)
+
+
+def repeat_step(train_step: Callable[[GANState, Array], tuple[GANState, Metrics]],
+                num_steps: int) -> Callable[[GANState, Array], tuple[GANState, Metrics]]:
+  """`num_steps` train steps in one traced function (lax.scan): one dispatch instead
+  of many. Returns the final state and the metrics of the last step."""
+  if num_steps == 1:
+    return train_step
+
+  def many(state: GANState, images: Array):
+    def body(state, _):
+      return train_step(state, images)
+    state, metrics = jax.lax.scan(body, state, None, length=num_steps)
+    return state, jax.tree_util.tree_map(lambda m: m[-1], metrics)
+
+  return many

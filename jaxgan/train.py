@@ -27,7 +27,7 @@ from jaxgan import data, guard as guard_lib, workdir as workdir_lib, writers
 from jaxgan.checkpoint import Checkpoints
 from jaxgan.config import Config
 from jaxgan.state import GANState, make_gan
-from jaxgan.steps import make_steps
+from jaxgan.steps import make_steps, repeat_step
 
 SAMPLE_NOISE_STREAM = 1  # fold_in stream of the seed key for the fixed sample noise.
 
@@ -35,6 +35,37 @@ SAMPLE_NOISE_STREAM = 1  # fold_in stream of the seed key for the fixed sample n
 def due(step: int, every: int, total: int) -> bool:
   """True when a schedule of period `every` (0 = never) fires after `step` of `total`."""
   return every > 0 and (step % every == 0 or step == total)
+
+
+def next_event(step: int, every: tuple[int, ...], total: int) -> int:
+  """The first step after `step` at which any schedule in `every` fires (or `total`)."""
+  candidates = [total] + [(step // e + 1) * e for e in every if e > 0]
+  return min(candidates)
+
+
+class StepFunctions:
+  """The jitted train step the loop runs, in one or two lengths.
+
+  With steps_per_call = n > 1, runs of n steps go through one `lax.scan` dispatch and
+  the steps left before a log/sample/checkpoint event go one at a time, so every event
+  still sees its exact step. The scan body is the same train_step, so the parameters
+  are bit-identical to n single steps (tests/test_perf.py checks it). Each length is
+  compiled the first time it is needed, with the state donated.
+  """
+
+  def __init__(self, train_step, steps_per_call: int):
+    self.steps_per_call = steps_per_call
+    self.single = jax.jit(train_step, donate_argnums=0)
+    self.multi = (jax.jit(repeat_step(train_step, steps_per_call), donate_argnums=0)
+                  if steps_per_call > 1 else None)
+
+  def advance(self, state: GANState, images: jax.Array, step: int, until: int):
+    """Runs one dispatch from `step` towards `until`; returns (state, metrics, step)."""
+    if self.multi is not None and until - step >= self.steps_per_call:
+      state, metrics = self.multi(state, images)
+      return state, metrics, step + self.steps_per_call
+    state, metrics = self.single(state, images)
+    return state, metrics, step + 1
 
 
 def _write_json(path: str, obj) -> None:
@@ -67,7 +98,7 @@ def _run(config: Config, workdir: str, restart: bool,
   gan = make_gan(config, train_ds.image_shape)
   steps = make_steps(config, gan, train_ds.num_examples)
   seed_key = jax.random.PRNGKey(config.seed)
-  state = gan.init(seed_key)
+  state = jax.jit(gan.init)(seed_key)  # jit: eager init compiles op by op (~10x slower).
 
   # 4. Workdir and resume.
   lock = workdir_lib.WorkdirLock(workdir)
@@ -89,7 +120,7 @@ def _run(config: Config, workdir: str, restart: bool,
   metrics_writer = guard.hold(writers.MetricsWriter(workdir, int(state.step)))
 
   images = jax.device_put(train_ds.images)
-  train_step = jax.jit(steps.train_step, donate_argnums=0)
+  step_fns = StepFunctions(steps.train_step, config.steps_per_call)
   sample = jax.jit(steps.sample)
   fixed_z = gan.sample_noise(jax.random.fold_in(seed_key, SAMPLE_NOISE_STREAM),
                              config.sample_grid ** 2)
@@ -100,18 +131,18 @@ def _run(config: Config, workdir: str, restart: bool,
                               rows=config.sample_grid)
     writers.save_png(os.path.join(workdir, "samples", f"step_{step}.png"), grid)
 
+  schedule = (config.log_every, config.sample_every, config.checkpoint_every)
+
   # 5. The loop. The host keeps its own step counter: no device sync per step.
   step = int(state.step)
   logging.info("Training %s on %s (%d examples) for %d steps from step %d.",
                config.model, train_ds.name, train_ds.num_examples, num_steps, step)
   t_last, step_last = time.perf_counter(), step
   while step < num_steps:
-    state, metrics = train_step(state, images)
-    step += 1
+    state, metrics, step = step_fns.advance(state, images, step,
+                                            next_event(step, schedule, num_steps))
     stopping = guard.stop_requested  # Read once: a signal during the writes acts next.
-    if stopping or step == num_steps or any(
-        due(step, every, num_steps)
-        for every in (config.log_every, config.sample_every, config.checkpoint_every)):
+    if stopping or step == num_steps or any(due(step, e, num_steps) for e in schedule):
       guard_lib.check_finite(step, state, metrics, ckpts.latest_step())  # Before writes.
     if due(step, config.log_every, num_steps):
       scalars = {k: float(v) for k, v in jax.device_get(metrics).items()}

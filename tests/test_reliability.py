@@ -30,15 +30,11 @@ from jaxgan.errors import EXIT_PREEMPTED, Diverged, WorkdirError
 from jaxgan.state import make_gan
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# A persistent compilation cache shared by this process and the subprocesses: every
-# train.run jits a fresh closure, and on a 2-core CPU compiling the train step costs
-# far more than running the few steps a test needs. Compiled code is the same either
-# way (the cache key is the HLO), so results are unaffected. Set at import, before any
-# test compiles (pytest imports all test modules first).
+# The subprocesses share a persistent compilation cache (this process gets one from
+# conftest.py): each start would otherwise compile the train step again, which on a
+# 2-core CPU costs far more than the few steps a test runs. Compiled code is the same
+# either way (the cache key is the HLO), so results are unaffected.
 JAX_CACHE = os.path.join(tempfile.gettempdir(), f"jaxgan-test-jax-cache-{os.getuid()}")
-jax.config.update("jax_compilation_cache_dir", JAX_CACHE)
-jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
-jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 NUM_STEPS = 60
 # Training fields of every run here; the schedules vary per test and never change the
 # trajectory (the state is a pure function of config, seed and step).

@@ -1,0 +1,213 @@
+r"""Benchmark of the real training step: steps/s, compile and start-up time, memory, FLOP/s.
+
+    python -m jaxgan.bench                       # table of the default cases
+    python -m jaxgan.bench --json                # one JSON object per case
+    python -m jaxgan.bench --data_dir=/usr/share/datasets/fashion-mnist --cases=mlp
+
+Each case runs in a fresh Python process, so `startup_s` (process start to the first
+completed step, data loading and compilation included) and `peak_rss_mb` are the
+figures a user sees. The step timed is `train.StepFunctions`, the one the training loop
+runs. The machine's float32 matmul rate is measured in the same run, on the matmul
+shapes of the `mlp` model's forward and backward passes, so `matmul_share` (achieved
+GFLOP/s over that rate) is a ratio measured on one machine at one time.
+FLOPs per step come from XLA's cost analysis of the compiled step.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+from absl import app, flags
+
+flags.DEFINE_list("cases", ["mlp", "mlp_scan10", "paper_mlp"],
+                  "Cases to run; see CASES (unknown ones are listed in the error).")
+flags.DEFINE_bool("json", False, "Print one JSON object per case instead of a table.")
+flags.DEFINE_string("data_dir", "", "IDX folder for real data; default synthetic uint8.")
+flags.DEFINE_integer("steps", 200, "Train steps per timed repeat.")
+flags.DEFINE_integer("repeats", 5, "Timed repeats; steps_per_s is their median.")
+flags.DEFINE_integer("batch_size", 0, "Override every case's batch size (0 = keep).")
+flags.DEFINE_string("child", "", "Internal: run one case in this process.")
+FLAGS = flags.FLAGS
+
+# name -> Config overrides. Batch sizes are the reference settings of each model.
+CASES: dict[str, dict] = {
+    "mlp": dict(model="mlp", batch_size=64),  # PyTorch-GAN gan.py.
+    "mlp_scan10": dict(model="mlp", batch_size=64, steps_per_call=10),
+    "paper_mlp": dict(model="paper_mlp", batch_size=100, update_order="simultaneous",
+                      optimizer="sgd", lr_g=0.1, lr_d=0.1, lr_decay=1.000004,
+                      min_lr=1e-6),
+    "dcgan": dict(model="dcgan", batch_size=64),
+}
+
+# Matmul shapes (batch, fan_in, fan_out) of the mlp model at batch 64: G's and D's layers.
+_MLP_LAYERS = [(100, 128), (128, 256), (256, 512), (512, 1024), (1024, 784),
+               (784, 512), (512, 256), (256, 1)]
+
+
+def measure_matmul_gflops(batch: int = 64, repeats: int = 30) -> float:
+  """Median GFLOP/s of float32 matmuls of the mlp's forward and backward shapes."""
+  import jax
+  import jax.numpy as jnp
+  shapes = []
+  for fan_in, fan_out in _MLP_LAYERS:
+    shapes += [(batch, fan_in, fan_out),    # forward:  x @ W
+               (batch, fan_out, fan_in),    # backward: dy @ W.T
+               (fan_in, batch, fan_out)]    # weights:  x.T @ dy
+  key = jax.random.PRNGKey(0)
+  operands = [(jax.random.normal(key, (m, k)), jax.random.normal(key, (k, n)))
+              for m, k, n in shapes]
+  flops = sum(2 * m * k * n for m, k, n in shapes)
+  f = jax.jit(lambda ops: [a @ b for a, b in ops])
+  jax.block_until_ready(f(operands))
+  times = []
+  for _ in range(repeats):
+    t = time.perf_counter()
+    for _ in range(10):
+      out = f(operands)
+    jax.block_until_ready(out)
+    times.append((time.perf_counter() - t) / 10)
+  return flops / statistics.median(times) / 1e9
+
+
+def _peak_rss_mb() -> float:
+  import resource
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _process_start_time() -> float:
+  """Wall-clock time at which this process started (from /proc)."""
+  with open("/proc/self/stat") as f:
+    fields = f.read().rsplit(")", 1)[1].split()
+  start_ticks = int(fields[19])  # Field 22 of stat: starttime, in clock ticks since boot.
+  with open("/proc/uptime") as f:
+    uptime = float(f.read().split()[0])
+  return time.time() - uptime + start_ticks / os.sysconf("SC_CLK_TCK")
+
+
+def run_case(name: str, data_dir: str, steps: int, repeats: int,
+             batch_size: int = 0) -> dict:
+  """Times case `name` in this process; see the module docstring for the fields."""
+  import dataclasses
+
+  import jax
+  import numpy as np
+
+  from jaxgan import data, models, train
+  from jaxgan.config import Config
+  from jaxgan.errors import ConfigError
+  from jaxgan.state import make_gan
+  from jaxgan.steps import make_steps
+
+  process_start = _process_start_time()
+  overrides = dict(CASES[name])
+  if overrides["model"] not in models.MODELS:
+    raise ConfigError(f"case {name!r} needs model {overrides['model']!r}, which is not "
+                      f"registered; known models: {sorted(models.MODELS)}.")
+  if batch_size:
+    overrides["batch_size"] = batch_size
+  config = dataclasses.replace(Config(num_steps=steps, data_dir=data_dir), **overrides)
+  config.validate()
+  if data_dir:
+    images = data.load_dataset("bench", data_dir, "train").images
+  else:  # Synthetic data of MNIST's shape and size, the same code path.
+    images = np.random.default_rng(0).integers(0, 256, (60000, 28, 28, 1), np.uint8)
+  gan = make_gan(config, images.shape[1:])
+  steps_lib = make_steps(config, gan, images.shape[0])
+  fns = train.StepFunctions(steps_lib.train_step, config.steps_per_call)
+  fn = fns.multi or fns.single
+  per_call = config.steps_per_call
+  state = jax.jit(gan.init)(jax.random.PRNGKey(0))
+  images = jax.device_put(images)
+
+  t = time.perf_counter()
+  compiled = fn.lower(state, images).compile()
+  compile_s = time.perf_counter() - t
+  state, metrics = compiled(state, images)
+  jax.block_until_ready(metrics)
+  startup_s = time.time() - process_start
+
+  # XLA counts a scan's body once, so the FLOPs of one step come from the single step.
+  single = compiled if per_call == 1 else fns.single.lower(state, images).compile()
+  cost = single.cost_analysis()
+  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  flops_per_step = float(cost.get("flops", 0.0))
+  for _ in range(2):  # Warm-up.
+    state, metrics = compiled(state, images)
+  jax.block_until_ready(metrics)
+  calls = max(1, steps // per_call)
+  rates = []
+  for _ in range(repeats):
+    t = time.perf_counter()
+    for _ in range(calls):
+      state, metrics = compiled(state, images)
+    jax.block_until_ready(metrics)
+    rates.append(calls * per_call / (time.perf_counter() - t))
+  steps_per_s = statistics.median(rates)
+  return {
+      "name": name, "model": config.model, "batch_size": config.batch_size,
+      "steps_per_call": per_call, "steps_per_s": round(steps_per_s, 2),
+      "steps_per_s_repeats": [round(r, 2) for r in rates],
+      "compile_s": round(compile_s, 2), "startup_s": round(startup_s, 2),
+      "peak_rss_mb": round(_peak_rss_mb(), 1),
+      "gflop_per_step": round(flops_per_step / 1e9, 4),
+      "gflop_s": round(steps_per_s * flops_per_step / 1e9, 1),
+      "data": "idx:" + data_dir if data_dir else "synthetic",
+      "backend": jax.default_backend(),
+  }
+
+
+def main(argv):
+  del argv
+  from jaxgan.errors import EXIT_USAGE, JaxganError
+  if FLAGS.child:
+    try:
+      print(json.dumps(run_case(FLAGS.child, FLAGS.data_dir, FLAGS.steps, FLAGS.repeats,
+                                FLAGS.batch_size)))
+    except JaxganError as e:
+      print(json.dumps({"name": FLAGS.child, "error": str(e)}))
+    return
+  unknown = [c for c in FLAGS.cases if c not in CASES]
+  if unknown:
+    print(f"jaxgan.bench: error: --cases: unknown {unknown}; expected some of "
+          f"{sorted(CASES)}.", file=sys.stderr)
+    sys.exit(EXIT_USAGE)
+  matmul = measure_matmul_gflops()
+  rows = []
+  for name in FLAGS.cases:
+    cmd = [sys.executable, "-m", "jaxgan.bench", f"--child={name}",
+           f"--data_dir={FLAGS.data_dir}", f"--steps={FLAGS.steps}",
+           f"--repeats={FLAGS.repeats}", f"--batch_size={FLAGS.batch_size}"]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    lines = [l for l in out.stdout.splitlines() if l.startswith("{")]
+    if out.returncode or not lines:
+      row = {"name": name, "error": (out.stderr.strip().splitlines() or ["failed"])[-1]}
+    else:
+      row = json.loads(lines[-1])
+    if "error" not in row:
+      row["matmul_gflop_s"] = round(matmul, 1)
+      row["matmul_share"] = round(row["gflop_s"] / matmul, 3)
+      row["ceiling_steps_per_s"] = round(matmul / max(row["gflop_per_step"], 1e-12), 1)
+    rows.append(row)
+    if FLAGS.json:
+      print(json.dumps(row), flush=True)
+  if not FLAGS.json:
+    cols = ["name", "batch_size", "steps_per_call", "steps_per_s", "ceiling_steps_per_s",
+            "matmul_share", "gflop_s", "compile_s", "startup_s", "peak_rss_mb"]
+    print(" ".join(f"{c:>18}" for c in cols))
+    for row in rows:
+      if "error" in row:
+        print(f"{row['name']:>18} error: {row['error']}")
+      else:
+        print(" ".join(f"{str(row[c]):>18}" for c in cols))
+    print(f"measured float32 matmul rate (mlp layer shapes, batch 64): {matmul:.1f} GFLOP/s")
+  if any("error" in r for r in rows):
+    sys.exit(1)
+
+
+if __name__ == "__main__":
+  app.run(main)
