@@ -108,9 +108,9 @@ def restore_final(workdir: str, config: Config):
 
 @pytest.fixture(scope="module")
 def reference(env):
-  """An uninterrupted run: final state, metrics, and a checkpoint every 4 steps."""
+  """An uninterrupted run: final state, metrics, and a checkpoint every 12 steps."""
   workdir = str(env["root"] / "reference")
-  config = tiny_config(env, checkpoint_every=4, max_checkpoints=100)
+  config = tiny_config(env, checkpoint_every=12, max_checkpoints=100)
   state = host_state(train.run(config, workdir))
   return {"state": state, "metrics": read_metrics(workdir), "workdir": workdir,
           "config": config}
