@@ -127,7 +127,8 @@ def reference_state_at(reference, step: int):
 
 def main_command(workdir: str, config: Config) -> list[str]:
   flags = [f"--{k}={v}" for k, v in dataclasses.asdict(config).items()]
-  return [sys.executable, "-m", "jaxgan.main", f"--workdir={workdir}", *flags]
+  return [sys.executable, "-m", "jaxgan.main", f"--workdir={workdir}",
+          f"--compilation_cache_dir={JAX_CACHE}", *flags]
 
 
 def start(env, workdir, config) -> subprocess.Popen:
