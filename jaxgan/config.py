@@ -59,6 +59,11 @@ class Config:
   max_checkpoints: int = 3
   # Performance: train steps per jit dispatch (lax.scan); results are bit-identical.
   steps_per_call: int = 1
+  # Evaluation (jaxgan/eval): FID, KID, IS, Parzen, modes every N steps (0 = never).
+  eval_every: int = 0
+  eval_num_samples: int = 10000  # Generated samples per evaluation.
+  eval_parzen: bool = True  # Also the paper's Parzen-window estimate (seconds more).
+  classifier_dir: str = ""  # Classifier cache ('' = ~/.cache/jaxgan/classifiers).
 
   # ------------------------------------------------------------------ validation
   def validate(self) -> "Config":
@@ -96,9 +101,13 @@ class Config:
                  "max_checkpoints", "steps_per_call"):
       value = getattr(self, name)
       need(isinstance(value, int) and value >= 1, name, value, "an integer >= 1")
-    for name in ("num_steps", "log_every", "sample_every", "checkpoint_every"):
+    for name in ("num_steps", "log_every", "sample_every", "checkpoint_every",
+                 "eval_every"):
       value = getattr(self, name)
       need(isinstance(value, int) and value >= 0, name, value, "an integer >= 0")
+    need(isinstance(self.eval_num_samples, int) and self.eval_num_samples >= 10,
+         "eval_num_samples", self.eval_num_samples,
+         "an integer >= 10 (the Inception Score uses 10 splits)")
     need(self.num_steps > 0 or self.num_epochs > 0, "num_steps", self.num_steps,
          "a positive number of steps (or a positive --num_epochs)")
     need(math.isfinite(self.num_epochs) and self.num_epochs >= 0, "num_epochs",

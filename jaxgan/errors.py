@@ -47,3 +47,8 @@ class Preempted(RunStopped):
   """A stop signal arrived; the state after the current step was checkpointed."""
 
   exit_code = EXIT_PREEMPTED
+
+
+class EvalError(JaxganError):
+  """Evaluation cannot run as asked (no classifier for the dataset, wrong classifier,
+  missing checkpoint step, ...)."""

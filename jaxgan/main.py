@@ -61,6 +61,12 @@ flags.DEFINE_integer("steps_per_call", _D.steps_per_call,
 flags.DEFINE_string("compilation_cache_dir", "~/.cache/jaxgan/xla",
                     "Persistent XLA compilation cache: a rerun of the same program "
                     "skips compilation. Empty to disable.")
+flags.DEFINE_integer("eval_every", _D.eval_every, "Evaluate (FID, KID, IS, Parzen, modes) "
+                     "every N steps (0 = never); needs `python -m jaxgan.classifier` first.")
+flags.DEFINE_integer("eval_num_samples", _D.eval_num_samples, "Samples per evaluation.")
+flags.DEFINE_bool("eval_parzen", _D.eval_parzen, "Include the Parzen-window estimate.")
+flags.DEFINE_string("classifier_dir", _D.classifier_dir, "Evaluation classifier cache "
+                    "(default ~/.cache/jaxgan/classifiers).")
 
 FLAGS = flags.FLAGS
 

@@ -26,6 +26,7 @@ from absl import logging
 from jaxgan import data, guard as guard_lib, workdir as workdir_lib, writers
 from jaxgan.checkpoint import Checkpoints
 from jaxgan.config import Config
+from jaxgan.eval import runs as eval_runs
 from jaxgan.state import GANState, make_gan
 from jaxgan.steps import make_steps, repeat_step
 
@@ -99,6 +100,7 @@ def _run(config: Config, workdir: str, restart: bool,
   steps = make_steps(config, gan, train_ds.num_examples)
   seed_key = jax.random.PRNGKey(config.seed)
   state = jax.jit(gan.init)(seed_key)  # jit: eager init compiles op by op (~10x slower).
+  evaluate = eval_runs.make_training_eval(config, gan, steps.sample, train_ds)
 
   # 4. Workdir and resume.
   lock = workdir_lib.WorkdirLock(workdir)
@@ -131,7 +133,8 @@ def _run(config: Config, workdir: str, restart: bool,
                               rows=config.sample_grid)
     writers.save_png(os.path.join(workdir, "samples", f"step_{step}.png"), grid)
 
-  schedule = (config.log_every, config.sample_every, config.checkpoint_every)
+  schedule = (config.log_every, config.sample_every, config.checkpoint_every,
+              config.eval_every)
 
   # 5. The loop. The host keeps its own step counter: no device sync per step.
   step = int(state.step)
@@ -157,6 +160,8 @@ def _run(config: Config, workdir: str, restart: bool,
       metrics_writer.write(step, scalars)
     if due(step, config.sample_every, num_steps):
       save_samples(step)
+    if evaluate and due(step, config.eval_every, num_steps):
+      metrics_writer.write(step, evaluate(state, workdir))
     if due(step, config.checkpoint_every, num_steps) or step == num_steps or stopping:
       ckpts.save(state)
     if stopping and step < num_steps:

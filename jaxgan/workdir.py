@@ -42,7 +42,8 @@ RESUME_FIXED = ("dataset", "model", "loss", "latent_dim", "optimizer", "num_d_st
 # Any other change (learning rates, batch size, seed, ...) is allowed with a warning:
 # the continuation is then no longer the uninterrupted run.
 RESUME_FREE = ("data_dir", "num_steps", "num_epochs", "log_every", "sample_every",
-               "checkpoint_every", "sample_grid", "max_checkpoints", "steps_per_call")
+               "checkpoint_every", "sample_grid", "max_checkpoints", "steps_per_call",
+               "eval_every", "eval_num_samples", "eval_parzen", "classifier_dir")
 _RESTART_HINT = ("--restart to start over here (the old contents are moved to "
                  "{workdir}.old-<time>, nothing is deleted)")
 

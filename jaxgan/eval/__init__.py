@@ -1,0 +1,1 @@
+"""Evaluation: feature network, metrics (FID, KID, IS, Parzen, modes), the evaluator."""

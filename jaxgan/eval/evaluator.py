@@ -1,0 +1,186 @@
+"""Evaluation of a generator (or of real images) against a dataset's test split.
+
+    ev = Evaluator.for_dataset(extractor, train_ds, test_ds, num_samples=10_000)
+    results = ev.evaluate_generator(sample_fn, state, pixel_range, noise_fn)
+    results = ev.evaluate_images(images)     # e.g. the training split: the real-data row
+
+What is compared with what (defaults, as in the issue and the papers):
+  * FID, KID: features of `num_samples` generated images vs all test images;
+    KID over 100 subsets of min(1000, n) images, reported as mean and std.
+  * Inception Score: the generated images' class probabilities, 10 splits.
+  * modes: the histogram of their argmax classes, classes covered, KL(q ‖ p) to the
+    test split's label frequencies.
+  * Parzen (optional: a few seconds to minutes): the generated images as centres,
+    σ chosen on 1,000 training images starting at 5/6 of the split (MNIST's
+    train[50000:51000], the paper's validation images), the test images scored.
+The real test features are computed once, when the Evaluator is made; an evaluation
+then costs one pass of the feature network over the samples plus the metrics.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgan.data import Dataset
+from jaxgan.eval import features as features_lib
+from jaxgan.eval import metrics, parzen
+
+KID_SUBSETS = 100
+KID_SUBSET_SIZE = 1000
+IS_SPLITS = 10
+EVAL_NOISE_STREAM = 2  # fold_in stream of the seed key for evaluation noise (1: grids).
+KID_STREAM = 3
+
+# The keys of an evaluation result that are numbers (logged to metrics.jsonl).
+SCALAR_KEYS = ("fid", "kid", "kid_std", "inception_score", "inception_score_std",
+               "parzen_ll", "parzen_se", "parzen_sigma", "modes_covered", "mode_kl",
+               "num_samples", "num_real", "classifier_accuracy")
+
+
+def parzen_validation(train_images: np.ndarray, num_valid: int = parzen.PAPER_NUM_VALID
+                      ) -> np.ndarray:
+  """The Parzen σ-validation images: `num_valid` training images from 5/6 of the split
+  on (train[50000:51000] for MNIST's 60,000, the paper's validation split)."""
+  start = min(train_images.shape[0] * 5 // 6, max(train_images.shape[0] - num_valid, 0))
+  return train_images[start:start + num_valid]
+
+
+@jax.jit
+def _sample_metrics(key: jax.Array, fake_features: jax.Array, fake_probs: jax.Array,
+                    real_features: jax.Array, real_moments: metrics.Moments,
+                    label_distribution: jax.Array) -> dict[str, jax.Array]:
+  kid, kid_std = metrics.kid(key, fake_features, real_features, KID_SUBSETS,
+                             KID_SUBSET_SIZE)
+  score, score_std = metrics.inception_score(fake_probs, IS_SPLITS)
+  modes = metrics.mode_statistics(jnp.argmax(fake_probs, axis=1), label_distribution)
+  return {"kid": kid, "kid_std": kid_std, "inception_score": score,
+          "inception_score_std": score_std, "modes_covered": modes.covered,
+          "mode_kl": modes.kl, "mode_histogram": modes.histogram,
+          "fake_moments": metrics.feature_moments(fake_features)}
+
+
+@jax.jit
+def _fid64(a: metrics.Moments, b: metrics.Moments) -> jax.Array:
+  return metrics.fid_from_moments(a, b)
+
+
+def fid_float64(a: metrics.Moments, b: metrics.Moments) -> float:
+  """FID from float32 moments, the matrix square root done in float64 (see
+  metrics.frechet_distance on why)."""
+  with jax.enable_x64(True):
+    to64 = lambda m: metrics.Moments(*(jnp.asarray(np.asarray(v), jnp.float64) for v in m))
+    return float(_fid64(to64(a), to64(b)))
+
+
+_parzen_jit = jax.jit(parzen.parzen_estimate, static_argnames="chunk_size")
+
+
+@dataclasses.dataclass
+class Evaluator:
+  """Holds the real data's features and the Parzen images of one dataset."""
+
+  extractor: features_lib.FeatureExtractor
+  dataset: str
+  num_samples: int
+  real_features: jax.Array          # [N_test, F]
+  real_moments: metrics.Moments
+  label_distribution: jax.Array     # [C] test label frequencies
+  parzen_valid: np.ndarray | None   # [V, H, W, C] uint8, None = no Parzen estimate
+  parzen_test: np.ndarray | None    # [N_test, H, W, C] uint8
+
+  @classmethod
+  def for_dataset(cls, extractor: features_lib.FeatureExtractor, train: Dataset,
+                  test: Dataset, num_samples: int = 10_000,
+                  with_parzen: bool = True) -> "Evaluator":
+    """Checks the extractor fits the data (EvalError if not); computes test features."""
+    features_lib.check_compatible(extractor, test.name, test.image_shape)
+    real_features, _ = features_lib.extract(extractor, test.images)
+    counts = np.bincount(test.labels, minlength=extractor.num_classes)
+    return cls(extractor=extractor, dataset=test.name, num_samples=num_samples,
+               real_features=real_features,
+               real_moments=jax.jit(metrics.feature_moments)(real_features),
+               label_distribution=jnp.asarray(counts / counts.sum(), jnp.float32),
+               parzen_valid=parzen_validation(train.images) if with_parzen else None,
+               parzen_test=test.images if with_parzen else None)
+
+  def evaluate_images(self, images: np.ndarray | jax.Array, seed: int = 0
+                      ) -> dict[str, Any]:
+    """All metrics of `images` [n, H, W, C] (uint8, or float in [0, 1]) as samples.
+
+    Returns the issue's keys (fid, kid, kid_std, inception_score,
+    inception_score_std, parzen_ll, parzen_se, parzen_sigma, modes_covered, mode_kl),
+    sample counts, the classifier's accuracy, the mode histogram and timings (s).
+    """
+    t0 = time.perf_counter()
+    fake_features, fake_probs = features_lib.extract(self.extractor, images)
+    out = _sample_metrics(jax.random.fold_in(jax.random.PRNGKey(seed), KID_STREAM),
+                          fake_features, fake_probs, self.real_features,
+                          self.real_moments, self.label_distribution)
+    out = jax.device_get(out)
+    results: dict[str, Any] = {
+        "fid": fid_float64(out.pop("fake_moments"), self.real_moments),
+        **{k: float(v) for k, v in out.items() if k != "mode_histogram"},
+        "mode_histogram": [int(c) for c in out["mode_histogram"]],
+        "num_samples": int(images.shape[0]),
+        "num_real": int(self.real_features.shape[0]),
+        "classifier": self.extractor.name,
+        "classifier_accuracy": self.extractor.accuracy,
+    }
+    results["modes_covered"] = int(results["modes_covered"])
+    results["seconds_features_metrics"] = time.perf_counter() - t0
+    if self.parzen_valid is not None:
+      t1 = time.perf_counter()
+      centres = _unit(images)
+      res = jax.device_get(_parzen_jit(centres, _unit(self.parzen_valid),
+                                       _unit(self.parzen_test)))
+      results.update(parzen_ll=float(res.ll), parzen_se=float(res.se),
+                     parzen_sigma=float(res.sigma),
+                     parzen_valid_ll=[float(v) for v in res.valid_ll],
+                     num_parzen_valid=int(self.parzen_valid.shape[0]),
+                     num_parzen_test=int(self.parzen_test.shape[0]),
+                     seconds_parzen=time.perf_counter() - t1)
+    else:
+      results.update(parzen_ll=None, parzen_se=None, parzen_sigma=None)
+    return results
+
+  def generate(self, sample: Callable[[Any, jax.Array], jax.Array], state: Any,
+               noise: Callable[[jax.Array, int], jax.Array],
+               pixel_range: tuple[float, float], key: jax.Array,
+               batch_size: int = 1000) -> jax.Array:
+    """`num_samples` images G(z) [n, H, W, C] mapped to [0, 1], z = noise(key, n)
+    drawn batch by batch (one jitted batch shape)."""
+    lo, hi = pixel_range
+    batches = []
+    for i, start in enumerate(range(0, self.num_samples, batch_size)):
+      z = noise(jax.random.fold_in(key, i), batch_size)
+      batches.append(sample(state, z)[:self.num_samples - start])
+    return jnp.clip((jnp.concatenate(batches) - lo) / (hi - lo), 0.0, 1.0)
+
+
+def _unit(images: np.ndarray | jax.Array) -> jax.Array:
+  if images.dtype == np.uint8:
+    return jnp.asarray(images, jnp.float32) / 255.0
+  return jnp.asarray(images, jnp.float32)
+
+
+def scalars(results: dict[str, Any], prefix: str = "eval/") -> dict[str, float]:
+  """The numeric entries of `results` (SCALAR_KEYS that are set), for metrics.jsonl."""
+  return {prefix + k: float(results[k]) for k in SCALAR_KEYS
+          if results.get(k) is not None}
+
+
+def write_results(path: str, results: dict[str, Any]) -> None:
+  """Writes results as JSON atomically (tmp file, then rename)."""
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  tmp = path + ".tmp"
+  with open(tmp, "w") as f:
+    json.dump(results, f, indent=2, sort_keys=True)
+  os.replace(tmp, path)

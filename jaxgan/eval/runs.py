@@ -1,0 +1,125 @@
+"""Evaluating training runs: a workdir's checkpoints, and the `--eval_every` hook.
+
+Both write WORKDIR/eval/step_<N>.json (all results, see Evaluator.evaluate_images) and
+return the numbers to log. Generator samples come from `eval_num_samples` noise vectors
+drawn from the run's seed (fold_in stream EVAL_NOISE_STREAM), the same at every step,
+so successive evaluations of one run differ by the generator only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Callable
+
+import jax
+
+from jaxgan import data
+from jaxgan.config import FIELDS, Config
+from jaxgan.errors import EvalError
+from jaxgan.eval.classifier import find_classifier
+from jaxgan.eval.evaluator import (EVAL_NOISE_STREAM, Evaluator, scalars,
+                                   write_results)
+from jaxgan.state import GAN, GANState, make_gan
+
+
+def results_path(workdir: str, step: int | str) -> str:
+  return os.path.join(workdir, "eval", f"step_{step}.json")
+
+
+def make_evaluator(config: Config, train: data.Dataset | None = None,
+                   extractor=None) -> Evaluator:
+  """An Evaluator for config's dataset: the cached classifier (EvalError with the
+  command to make one if there is none, or if it belongs to another dataset), the test
+  split, and the Parzen validation images from `train` (loaded if not given)."""
+  extractor = extractor or find_classifier(config.dataset, config.classifier_dir)
+  if train is None:
+    train = data.load_dataset(config.dataset, config.data_dir, "train")
+  test = data.load_dataset(config.dataset, config.data_dir, "test")
+  return Evaluator.for_dataset(extractor, train, test, config.eval_num_samples,
+                               config.eval_parzen)
+
+
+class GeneratorEval:
+  """Evaluates GANStates of one configuration: `self(state, workdir)` -> results."""
+
+  def __init__(self, config: Config, gan: GAN, sample: Callable[[GANState, jax.Array],
+                                                                 jax.Array],
+               evaluator: Evaluator):
+    self.config, self.gan, self.evaluator = config, gan, evaluator
+    self._sample = jax.jit(sample)
+    self._key = jax.random.fold_in(jax.random.PRNGKey(config.seed), EVAL_NOISE_STREAM)
+
+  def __call__(self, state: GANState, workdir: str | None = None) -> dict[str, Any]:
+    images = self.evaluator.generate(self._sample, state, self.gan.sample_noise,
+                                     self.gan.pixel_range, self._key)
+    results = self.evaluator.evaluate_images(images, seed=self.config.seed)
+    step = int(jax.device_get(state.step))
+    results.update(step=step, dataset=self.config.dataset, model=self.config.model)
+    if workdir is not None:
+      write_results(results_path(workdir, step), results)
+    return results
+
+
+def make_training_eval(config: Config, gan: GAN, sample, train: data.Dataset
+                       ) -> Callable[[GANState, str], dict[str, float]] | None:
+  """The `--eval_every` hook for train.run, or None when config.eval_every is 0.
+
+  Made before training starts, so a missing classifier stops the run before the
+  workdir is touched. The hook writes WORKDIR/eval/step_<N>.json and returns the
+  scalars to log ('eval/fid', 'eval/kid', ...).
+  """
+  if not config.eval_every:
+    return None
+  evaluate = GeneratorEval(config, gan, sample, make_evaluator(config, train))
+  return lambda state, workdir: scalars(evaluate(state, workdir))
+
+
+# --------------------------------------------------------------------------- workdirs
+def load_run_config(workdir: str, **overrides: Any) -> Config:
+  """The Config a workdir was trained with (its config.json), with `overrides`
+  (None values ignored). Keys this version does not know are ignored."""
+  path = os.path.join(workdir, "config.json")
+  if not os.path.isfile(path):
+    raise EvalError(f"--workdir={workdir!r} has no config.json: expected the workdir "
+                    "of a training run (python -m jaxgan.main --workdir=...).")
+  with open(path) as f:
+    saved = json.load(f)
+  kwargs = {k: v for k, v in saved.items() if k in FIELDS}
+  kwargs.update({k: v for k, v in overrides.items() if v is not None})
+  return Config(**kwargs).validate()
+
+
+def restore_state(config: Config, gan: GAN, workdir: str, step: int | None) -> GANState:
+  """The state at `step` of workdir's checkpoints (None: the latest). Step 0 without a
+  checkpoint is the untrained initial state from config.seed, as training starts."""
+  from jaxgan.checkpoint import Checkpoints
+  init = gan.init(jax.random.PRNGKey(config.seed))
+  directory = os.path.join(workdir, "checkpoints")
+  steps = []
+  if os.path.isdir(directory):
+    ckpts = Checkpoints(directory)
+    steps = ckpts.all_steps()
+    if (step is None and steps) or step in steps:
+      state = ckpts.restore(init, step)
+      ckpts.close()
+      return state
+    ckpts.close()
+  if step == 0:
+    return init
+  raise EvalError(f"--workdir={workdir!r} has no checkpoint"
+                  + (f" at step {step}" if step is not None else "")
+                  + f"; its checkpoints are at steps {sorted(steps)} (or --step=0 for "
+                  "the untrained generator).")
+
+
+def evaluate_workdir(config: Config, workdir: str, step: int | None,
+                     evaluator: Evaluator | None = None) -> dict[str, Any]:
+  """Evaluates the checkpoint at `step` of workdir; writes eval/step_<step>.json."""
+  evaluator = evaluator or make_evaluator(config)
+  train_ds_shape = tuple(evaluator.extractor.image_shape)
+  gan = make_gan(config, train_ds_shape)
+  from jaxgan.steps import make_steps
+  steps = make_steps(config, gan, num_examples=1)
+  state = restore_state(config, gan, workdir, step)
+  return GeneratorEval(config, gan, steps.sample, evaluator)(state, workdir)
