@@ -3,7 +3,8 @@
 Guarantees (see WORKSPACE.md, "Reliability"):
   * Atomic: orbax writes each checkpoint to `<step>.orbax-checkpoint-tmp-*` and renames
     it into place when complete, so a reader never sees a half-written step folder; the
-    temporary folders a killed save leaves behind are deleted when the manager opens.
+    temporary folders a killed save leaves behind are deleted when the lock holder
+    (train.run, `owner=True`) opens the manager; readers leave them alone.
   * Verified: each save records a CRC-32 fingerprint of every array's bytes in the step's
     metadata (written inside the temporary folder, so atomically with the data). orbax
     itself has no checksum: a flipped byte in a compressed chunk restores silently to
@@ -22,13 +23,15 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from jaxgan.errors import WorkdirError
 from jaxgan.state import GANState
 
 FINGERPRINT_KEY = "jaxgan_state_crc32"
 
 
-class CheckpointCorrupted(Exception):
-  """A checkpoint step folder cannot be read back as it was written."""
+class CheckpointCorrupted(WorkdirError):
+  """A checkpoint step folder cannot be read back as it was written. A JaxganError, so
+  a command that only reads checkpoints (evaluate) reports it without a traceback."""
 
   def __init__(self, step: int, reason: str):
     super().__init__(f"checkpoint at step {step} is unreadable: {reason}")
@@ -62,9 +65,13 @@ def fingerprint(state) -> str:
 class Checkpoints:
   """Save / restore GANState in `directory` (one sub-folder per step)."""
 
-  def __init__(self, directory: str, max_to_keep: int = 3):
+  def __init__(self, directory: str, max_to_keep: int = 3, owner: bool = False):
+    """owner: this process holds the workdir lock (train.run). Only an owner deletes
+    the tmp folders of killed saves: a reader (evaluate) might otherwise delete the
+    folder of a save that a running trainer is writing."""
     self.directory = os.path.abspath(directory)
     self._max_to_keep = max_to_keep
+    self._owner = owner
     self._manager = self._open()
 
   def _open(self) -> ocp.CheckpointManager:
@@ -75,7 +82,7 @@ class Checkpoints:
         options=ocp.CheckpointManagerOptions(
             max_to_keep=self._max_to_keep, create=True,
             # A save killed mid-way leaves a tmp folder: removed when we reopen.
-            cleanup_tmp_directories=True,
+            cleanup_tmp_directories=self._owner,
             # Synchronous: the state's buffers are donated to the next step.
             enable_async_checkpointing=False))
     # The tmp-folder cleanup runs in a background thread; wait for it so the folder's

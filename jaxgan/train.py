@@ -112,7 +112,7 @@ def _run(config: Config, workdir: str, restart: bool,
   if restart and (moved := workdir_lib.move_aside(workdir)):
     logging.warning("--restart: moved the previous contents of %s to %s.", workdir, moved)
   ckpts = guard.hold(Checkpoints(os.path.join(workdir, "checkpoints"),
-                                 config.max_checkpoints))
+                                 config.max_checkpoints, owner=True))
   restored = workdir_lib.restore_latest_good(ckpts, state, workdir)
   if restored is not None:
     state = restored

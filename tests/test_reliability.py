@@ -187,7 +187,7 @@ def test_leftover_temporary_checkpoint_folder_is_ignored_and_removed(tmp_path):
   ckpts.close()
   # What a save killed before orbax's final rename leaves behind.
   (directory / "7.orbax-checkpoint-tmp-1234" / "default").mkdir(parents=True)
-  ckpts = checkpoint.Checkpoints(str(directory))
+  ckpts = checkpoint.Checkpoints(str(directory), owner=True)
   assert ckpts.all_steps() == [0]
   assert sorted(os.listdir(directory)) == ["0"]
   ckpts.close()
