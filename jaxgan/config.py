@@ -91,6 +91,18 @@ class Config:
       if not cond:
         raise ConfigError(f"--{flag}={value!r} is invalid: expected {expected}.")
 
+    # Types first (a Config built in Python can hold anything), so that every check
+    # below compares numbers with numbers. A field's type is its default's type.
+    for field in dataclasses.fields(self):
+      value, kind = getattr(self, field.name), type(field.default)
+      if kind is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+      elif kind is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+      else:
+        ok = isinstance(value, kind)
+      need(ok, field.name, value, f"a{'n' if kind is int else ''} {kind.__name__}")
+
     need(self.model in models.MODELS, "model", self.model,
          f"one of {sorted(models.MODELS)}")
     need(self.loss in losses.LOSSES, "loss", self.loss,
@@ -163,6 +175,26 @@ class Config:
           "dcgan, --d_norm=layer (Gulrajani et al.) or --d_norm=none.")
     need(isinstance(self.seed, int) and 0 <= self.seed < 2**32, "seed", self.seed,
          "an integer in [0, 2**32)")
+    # The step counter and the batch number (step * k + i) are int32 on the device.
+    need(self.num_steps * self.num_d_steps < 2**31, "num_steps", self.num_steps,
+         f"at most {2**31 // self.num_d_steps - 1} with --num_d_steps="
+         f"{self.num_d_steps} (the step counter is int32)")
+    if self.num_steps > 0 and self.num_epochs > 0:
+      raise ConfigError(
+          f"--num_steps={self.num_steps} and --num_epochs={self.num_epochs} contradict "
+          "each other: set one of them (the other to 0).")
+    if self.optimizer != "sgd":
+      for name, neutral in (("lr_decay", 1.0), ("min_lr", 0.0),
+                            ("momentum_ramp_steps", 0)):
+        if getattr(self, name) != neutral:
+          raise ConfigError(
+              f"--{name}={getattr(self, name)!r} only applies to --optimizer=sgd, but "
+              f"--optimizer={self.optimizer!r}; drop it or set it to {neutral}.")
+    else:
+      for name in ("lr_g", "lr_d"):
+        need(self.min_lr <= getattr(self, name), "min_lr", self.min_lr,
+             f"a floor at most --{name}={getattr(self, name)} (the decayed rate "
+             "never goes below it)")
     if self.update_order == "simultaneous" and self.num_d_steps != 1:
       raise ConfigError(
           f"--num_d_steps={self.num_d_steps} cannot be combined with "

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import math
 import os
 import struct
 import zlib
@@ -26,6 +27,7 @@ from jaxgan.errors import DataError
 SPLITS = ("train", "test")
 # IDX file name stems for each split, as LeCun's MNIST and Zalando's Fashion-MNIST name them.
 _IDX_STEMS = {"train": "train", "test": "t10k"}
+_IDX_MAX_DIMS = 32  # numpy's own limit is 64; real IDX files have 1 to 4.
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"),
                0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
 
@@ -71,12 +73,19 @@ def parse_idx(raw: bytes, what: str = "IDX data") -> np.ndarray:
     raise DataError(
         f"{what}: bad IDX magic number 0x{raw[:4].hex()}; expected 0x0000TTNN with "
         "a type code TT (0x08 for uint8) and NN >= 1 dimensions.")
+  if ndim > _IDX_MAX_DIMS:
+    raise DataError(f"{what}: {ndim} dimensions declared; expected at most "
+                    f"{_IDX_MAX_DIMS} (images are 3, labels 1).")
   header = 4 + 4 * ndim
   if len(raw) < header:
     raise DataError(f"{what}: truncated IDX header ({ndim} dimensions declared).")
   dims = struct.unpack(f">{ndim}I", raw[4:header])
   dtype = np.dtype(_IDX_DTYPES[code])
-  expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+  # numpy refuses shapes whose nonzero dimensions overflow int64, even with a 0 among
+  # them (found by tests/test_fuzz.py); Python ints here cannot overflow.
+  if math.prod(d for d in dims if d) * dtype.itemsize >= 2**62:
+    raise DataError(f"{what}: dimensions {list(dims)} are too large for an array.")
+  expected = math.prod(dims) * dtype.itemsize
   if len(raw) - header != expected:
     raise DataError(
         f"{what}: dimensions {list(dims)} need {expected} bytes of data but the file "
@@ -124,11 +133,14 @@ def load_idx_split(data_dir: str, split: str, name: str = "idx") -> Dataset:
   if images.ndim != 3 or images.dtype != np.uint8:
     raise DataError(f"IDX file {images_path}: expected uint8 images [N, H, W], got "
                     f"{images.dtype} {list(images.shape)}.")
-  if labels.ndim != 1 or len(labels) != len(images):
-    raise DataError(f"IDX file {labels_path}: expected {len(images)} labels to match "
-                    f"{images_path}, got shape {list(labels.shape)}.")
+  if labels.ndim != 1 or len(labels) != len(images) or labels.dtype.kind not in "iu":
+    raise DataError(f"IDX file {labels_path}: expected {len(images)} integer labels to "
+                    f"match {images_path}, got {labels.dtype} {list(labels.shape)}.")
   if len(images) == 0:
     raise DataError(f"IDX file {images_path} holds no images.")
+  if labels.min() < 0:
+    raise DataError(f"IDX file {labels_path}: labels must be >= 0, found "
+                    f"{int(labels.min())}.")
   labels = labels.astype(np.int32)
   return Dataset(name=name, images=images[..., None], labels=labels,
                  num_classes=int(labels.max()) + 1)

@@ -24,6 +24,31 @@ class WorkdirError(JaxganError):
   """The workdir cannot be used as asked (foreign checkpoint, lock, ...)."""
 
 
+# Runs that stop before their last step for a reason outside the user's input. Entry
+# points print the message and exit with the class's `exit_code` (documented in
+# WORKSPACE.md, "Reliability"), so a job scheduler can tell them apart.
+EXIT_DIVERGED = 3  # non-finite loss or parameters: stopped, bad state not saved.
+EXIT_PREEMPTED = 75  # SIGTERM/SIGINT: checkpoint written; rerun to resume (EX_TEMPFAIL).
+
+
+class RunStopped(Exception):
+  """The run stopped early; `exit_code` says why."""
+
+  exit_code = 1
+
+
+class Diverged(RunStopped):
+  """A loss or a parameter became NaN or infinite; nothing of that state was saved."""
+
+  exit_code = EXIT_DIVERGED
+
+
+class Preempted(RunStopped):
+  """A stop signal arrived; the state after the current step was checkpointed."""
+
+  exit_code = EXIT_PREEMPTED
+
+
 class EvalError(JaxganError):
   """Evaluation cannot run as asked (no classifier for the dataset, wrong classifier,
   missing checkpoint step, ...)."""

@@ -16,12 +16,14 @@ import sys
 from absl import app, flags, logging
 
 from jaxgan import config as config_lib
-from jaxgan.errors import EXIT_USAGE, JaxganError
+from jaxgan.errors import EXIT_USAGE, JaxganError, RunStopped
 
 _D = config_lib.Config()  # Defaults live in one place: the Config dataclass.
 
 flags.DEFINE_string("workdir", None, "Folder for checkpoints, metrics, samples. "
                     "A workdir holding a checkpoint is resumed.")
+flags.DEFINE_bool("restart", False, "Start over in a workdir that holds a run: its "
+                  "contents are first moved to WORKDIR.old-<time> (nothing is deleted).")
 flags.DEFINE_string("dataset", _D.dataset, "tfds dataset name (e.g. mnist, fashion_mnist); "
                     "with --data_dir, just the data's name.")
 flags.DEFINE_string("data_dir", _D.data_dir, "Folder with MNIST-format IDX files "
@@ -126,11 +128,22 @@ def quiet_library_logs() -> None:
   logging.get_absl_handler().addFilter(keep)
 
 
+def parse_flags(argv: list[str]) -> list[str]:
+  """absl's parser, with its errors (unknown flag, bad value, missing flagfile) printed
+  as one line and exit code EXIT_USAGE like every other input error."""
+  try:
+    return FLAGS(argv)
+  except flags.Error as e:
+    print(f"jaxgan: error: {e}. See --helpshort for the flags.", file=sys.stderr)
+    sys.exit(EXIT_USAGE)
+
+
 def main(argv: list[str]) -> None:
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   quiet_library_logs()
   try:
+    if len(argv) > 1:
+      raise config_lib.ConfigError(
+          f"unexpected arguments {argv[1:]}: every setting is a --flag=value.")
     if not FLAGS.workdir:
       raise config_lib.ConfigError("--workdir is required: a folder for checkpoints, "
                                    "metrics and samples (e.g. --workdir=runs/mnist).")
@@ -152,12 +165,16 @@ def main(argv: list[str]) -> None:
       sweep.run(config, FLAGS.workdir)
     else:
       from jaxgan import train  # Imported after flag checks: jax start-up is slow.
-      train.run(config, FLAGS.workdir)
+      train.run(config, FLAGS.workdir, restart=FLAGS.restart)
   except JaxganError as e:
     logging.flush()
     print(f"jaxgan: error: {e}", file=sys.stderr)
     sys.exit(EXIT_USAGE)
+  except RunStopped as e:  # Diverged (exit 3), Preempted (exit 75): see errors.py.
+    logging.flush()
+    print(f"jaxgan: {e}", file=sys.stderr)
+    sys.exit(e.exit_code)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

@@ -4,10 +4,13 @@ Order of decisions (each can fail with a JaxganError *before* the workdir is tou
   1. validate the config;
   2. load the dataset (IDX folder or tfds) and check the batch fits;
   3. build the GAN and its pure steps, the initial state from the seed;
-  4. only now create the workdir; restore the latest checkpoint if there is one
+  4. refuse a workdir that another run holds or whose saved config differs in a flag
+     that changes the model (jaxgan/workdir.py); only now lock and create the workdir
+     (--restart moves old contents aside); restore the newest readable checkpoint
      (resume by default), else start from the initial state;
-  5. loop: train_step (jit once, state donated) → log · sample grid · checkpoint, each
-     on its own schedule and on the last step.
+  5. loop: train_step (jit once, state donated) → finite check → log · sample grid ·
+     checkpoint, each on its own schedule and on the last step; on SIGTERM/SIGINT,
+     checkpoint after the current step and raise Preempted (jaxgan/guard.py).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import jax
 import numpy as np
 from absl import logging
 
-from jaxgan import data, toy, writers
+from jaxgan import data, guard as guard_lib, toy, workdir as workdir_lib, writers
 from jaxgan.checkpoint import Checkpoints
 from jaxgan.config import Config
 from jaxgan.eval import runs as eval_runs
@@ -74,8 +77,19 @@ def _write_json(path: str, obj) -> None:
   os.replace(tmp, path)
 
 
-def run(config: Config, workdir: str) -> GANState:
-  """Trains `config` in `workdir`, resuming from its latest checkpoint; returns the state."""
+def run(config: Config, workdir: str, restart: bool = False) -> GANState:
+  """Trains `config` in `workdir`, resuming from its latest checkpoint; returns the state.
+
+  restart: start from scratch even if the workdir holds a run (its contents are moved
+  to WORKDIR.old-<time> first). Raises JaxganError (bad input; nothing written),
+  Diverged (non-finite state; not saved) or Preempted (stop signal; checkpointed).
+  """
+  with guard_lib.RunGuard() as guard:
+    return _run(config, workdir, restart, guard)
+
+
+def _run(config: Config, workdir: str, restart: bool,
+         guard: guard_lib.RunGuard) -> GANState:
   # 1-2. Validate and load: nothing is written before these succeed.
   config.validate()
   train_ds = data.load_dataset(config.dataset, config.data_dir, "train")
@@ -91,14 +105,23 @@ def run(config: Config, workdir: str) -> GANState:
   evaluate = eval_runs.make_training_eval(config, gan, steps.sample, train_ds)
 
   # 4. Workdir and resume.
-  os.makedirs(workdir, exist_ok=True)
-  ckpts = Checkpoints(os.path.join(workdir, "checkpoints"), config.max_checkpoints)
-  if ckpts.latest_step() is not None:
-    state = ckpts.restore(state)
+  lock = workdir_lib.WorkdirLock(workdir)
+  lock.check_free()
+  if not restart:
+    workdir_lib.check_resume_config(workdir, config)
+  guard.hold(lock.acquire())
+  guard.catch_stop_signals()
+  if restart and (moved := workdir_lib.move_aside(workdir)):
+    logging.warning("--restart: moved the previous contents of %s to %s.", workdir, moved)
+  ckpts = guard.hold(Checkpoints(os.path.join(workdir, "checkpoints"),
+                                 config.max_checkpoints, owner=True))
+  restored = workdir_lib.restore_latest_good(ckpts, state, workdir)
+  if restored is not None:
+    state = restored
     logging.info("Resumed from %s at step %d.", ckpts.directory, int(state.step))
   _write_json(os.path.join(workdir, "config.json"),
               {**json.loads(config.to_json()), "resolved_num_steps": num_steps})
-  metrics_writer = writers.MetricsWriter(workdir)
+  metrics_writer = guard.hold(writers.MetricsWriter(workdir, int(state.step)))
 
   images = jax.device_put(train_ds.images)
   # Labels go to the device only for a conditional GAN; samples cycle through classes.
@@ -145,6 +168,9 @@ def run(config: Config, workdir: str) -> GANState:
   while step < num_steps:
     state, metrics, step = step_fns.advance(state, images, labels, step,
                                             next_event(step, schedule, num_steps))
+    stopping = guard.stop_requested  # Read once: a signal during the writes acts next.
+    if stopping or step == num_steps or any(due(step, e, num_steps) for e in schedule):
+      guard_lib.check_finite(step, state, metrics, ckpts.latest_step())  # Before writes.
     if due(step, config.log_every, num_steps):
       scalars = {k: float(v) for k, v in jax.device_get(metrics).items()}
       now = time.perf_counter()
@@ -160,8 +186,8 @@ def run(config: Config, workdir: str) -> GANState:
       save_samples(step)
     if evaluate and due(step, config.eval_every, num_steps):
       metrics_writer.write(step, evaluate(state, workdir))
-    if due(step, config.checkpoint_every, num_steps) or step == num_steps:
+    if due(step, config.checkpoint_every, num_steps) or step == num_steps or stopping:
       ckpts.save(state)
-  metrics_writer.close()
-  ckpts.close()
+    if stopping and step < num_steps:
+      guard.raise_preempted(step, ckpts.directory)
   return state

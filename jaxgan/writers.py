@@ -15,10 +15,17 @@ class MetricsWriter:
   """Appends `{"step": N, name: value, ...}` lines to WORKDIR/metrics.jsonl and writes
   the same scalars to TensorBoard event files in WORKDIR."""
 
-  def __init__(self, workdir: str):
+  def __init__(self, workdir: str, resume_step: int | None = None):
+    """resume_step: the step the run restarts from (0 for a fresh start). Records with a
+    larger step were written after that checkpoint by a run that died; the replay
+    writes them again, so they are dropped here (metrics.jsonl) and purged from
+    TensorBoard's view (tensorboardX purge_step)."""
     self.path = os.path.join(workdir, "metrics.jsonl")
+    if resume_step is not None:
+      drop_records_after(self.path, resume_step)
     from tensorboardX import SummaryWriter  # No TensorFlow needed.
-    self._tb = SummaryWriter(logdir=workdir)
+    self._tb = SummaryWriter(
+        logdir=workdir, purge_step=None if resume_step is None else resume_step + 1)
 
   def write(self, step: int, scalars: Mapping[str, float],
             tags: Mapping[str, Any] | None = None) -> None:
@@ -37,6 +44,34 @@ class MetricsWriter:
 
   def close(self) -> None:
     self._tb.close()
+
+
+def drop_records_after(path: str, step: int) -> int:
+  """Rewrites the metrics.jsonl at `path` without records whose step is > `step` and
+  without unparseable lines (a line cut short by a kill); atomic (tmp file, rename).
+  Returns the number of lines dropped; a missing file is left missing."""
+  try:
+    with open(path) as f:
+      lines = f.readlines()
+  except FileNotFoundError:
+    return 0
+  kept = []
+  for line in lines:
+    try:
+      record = json.loads(line)
+      keep = line.endswith("\n") and int(record["step"]) <= step
+    except (ValueError, TypeError, KeyError):
+      keep = False
+    if keep:
+      kept.append(line)
+  if len(kept) != len(lines):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+      f.writelines(kept)
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp, path)
+  return len(lines) - len(kept)
 
 
 def image_grid(images_uint8: np.ndarray, rows: int | None = None,
