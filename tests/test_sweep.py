@@ -199,3 +199,18 @@ def test_sweep_loop_with_steps_per_call_lands_on_every_event(finished, tmp_path)
   at4 = jax.device_get(ckpts.restore(final_state, 4))
   ckpts.close()
   jax.tree_util.tree_map(np.testing.assert_array_equal, at4, final_state)
+
+
+def test_toy_table_summarises_a_sweeps_members(tmp_path):
+  from jaxgan import toy_table
+  run = tmp_path / "ring"
+  run.mkdir()
+  (run / "population.json").write_text("{}")
+  lines = [{"step": 5, "member": 0, "seed": 0, "modes_covered": 1.0, "high_quality_pct": 10.0},
+           {"step": 5, "member": 1, "seed": 1, "modes_covered": 2.0, "high_quality_pct": 50.0},
+           {"step": 9, "member": 0, "seed": 0, "modes_covered": 4.0, "high_quality_pct": 20.0},
+           {"step": 9, "member": 0, "seed": 0, "d_loss": 0.5},
+           {"step": 9, "member": 1, "seed": 1, "modes_covered": 2.0, "high_quality_pct": 40.0}]
+  (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+  table = toy_table.summarise(str(run))
+  assert "| ring (sweep) | 2 | 9 | 3.0 ± 1.4 (4, 2) | 30.0 ± 14.1 |" in table
