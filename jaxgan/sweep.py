@@ -36,7 +36,7 @@ from absl import logging
 from jaxgan import data, plots, population, toy, writers
 from jaxgan.checkpoint import Checkpoints
 from jaxgan.config import Config
-from jaxgan.errors import WorkdirError
+from jaxgan.errors import ConfigError, WorkdirError
 from jaxgan.eval import members as eval_members
 from jaxgan.state import GANState, make_gan
 from jaxgan.steps import make_steps
@@ -164,6 +164,10 @@ def run(config: Config, workdir: str) -> GANState:
   (every leaf [num_members, ...])."""
   # 1-2. Validate, expand, load: nothing is written before these succeed.
   config.validate()
+  if config.conditional:
+    # The population step does not pass the class labels yet (train_step's 3rd arg).
+    raise ConfigError("--conditional is not supported with --sweep (or several "
+                      "processes) yet: train each configuration as a single run.")
   members = population.make_members(config, config.sweep)
   names = list(members[0].hparams)
   base = members[0].config

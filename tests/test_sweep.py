@@ -214,3 +214,12 @@ def test_toy_table_summarises_a_sweeps_members(tmp_path):
   (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
   table = toy_table.summarise(str(run))
   assert "| ring (sweep) | 2 | 9 | 3.0 ± 1.4 (4, 2) | 30.0 ± 14.1 |" in table
+
+
+def test_a_conditional_sweep_is_refused_before_the_workdir_is_touched(tmp_path):
+  from jaxgan.errors import ConfigError
+  cfg = tiny_config(tiny_idx_dir(str(tmp_path / "data")), conditional=True,
+                    sweep=("seed=0,1",))
+  with pytest.raises(ConfigError, match="--conditional is not supported with --sweep"):
+    sweep.run(cfg, str(tmp_path / "run"))
+  assert not os.path.exists(tmp_path / "run")
