@@ -37,6 +37,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jaxgan.config import FIELDS, Config
 from jaxgan.errors import ConfigError
 from jaxgan.state import GAN, GANState
+from jaxgan.steps import repeat_step
 
 POP, DATA = "pop", "data"  # The mesh's axis names: members, and each batch.
 
@@ -284,13 +285,17 @@ def place_dataset(images: np.ndarray, mesh: Mesh) -> jax.Array:
                                       lambda index: images[index])
 
 
-def make_population_step(train_step: Callable, mesh: Mesh) -> Callable:
+def make_population_step(train_step: Callable, mesh: Mesh,
+                         steps_per_call: int = 1) -> Callable:
   """jit(vmap(train_step)) over the member axis, the dataset shared (in_axes None).
 
   (state [P, ...] over 'pop', images replicated) -> (state, metrics {name: [P]}
   replicated, so every process can read them). The state is donated.
+  steps_per_call: n > 1 runs n train steps per dispatch (steps.repeat_step's lax.scan,
+  inside the vmap) and returns the last step's metrics; the same updates as n calls.
   """
   sh = shardings(mesh)
-  return jax.jit(jax.vmap(train_step, in_axes=(0, None), spmd_axis_name=POP),
+  step = repeat_step(train_step, steps_per_call)
+  return jax.jit(jax.vmap(step, in_axes=(0, None), spmd_axis_name=POP),
                  in_shardings=(sh["members"], sh["replicated"]),
                  out_shardings=(sh["members"], sh["replicated"]), donate_argnums=0)

@@ -7,8 +7,10 @@ Order of decisions (each can fail with a JaxganError *before* the workdir is tou
   4. build the GAN and its steps once (from member 0), the stacked initial state;
   5. only now create the workdir; a workdir holding a checkpoint is resumed, after
      checking that it holds this same population (else WorkdirError);
-  6. loop: the vmapped step (jit once, state donated) → per-member log records ·
-     per-member sample grids · one checkpoint of the whole population;
+  6. loop: the vmapped step (jit once, state donated; `--steps_per_call` steps per
+     dispatch, stopping at each event's exact step) → per-member log records ·
+     per-member sample grids (toy data: per-member mode metrics and scatter plots) ·
+     per-member evaluation (`--eval_every`) · one checkpoint of the whole population;
   7. results: WORKDIR/sweep_results.csv, a printed ranking, WORKDIR/sweep_plot.png.
 
 Several processes (jax.distributed) run this same function: every process takes part in
@@ -31,18 +33,26 @@ import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
 
-from jaxgan import data, plots, population, writers
+from jaxgan import data, plots, population, toy, writers
 from jaxgan.checkpoint import Checkpoints
 from jaxgan.config import Config
-from jaxgan.errors import WorkdirError
+from jaxgan.errors import ConfigError, WorkdirError
+from jaxgan.eval import members as eval_members
 from jaxgan.state import GANState, make_gan
 from jaxgan.steps import make_steps
-from jaxgan.train import SAMPLE_NOISE_STREAM, _write_json, due
+from jaxgan.train import SAMPLE_NOISE_STREAM, _write_json, due, next_event
 
 RESULTS_CSV = "sweep_results.csv"
 PLOT_PNG = "sweep_plot.png"
 POPULATION_JSON = "population.json"
-HIGHER_IS_BETTER = frozenset({"inception_score", "is", "d_real"})
+# Ranking direction: lower is better except for these (with or without "eval/").
+HIGHER_IS_BETTER = frozenset({"inception_score", "is", "d_real", "modes_covered",
+                              "high_quality_pct", "parzen_ll", "classifier_accuracy"})
+EVAL_PREFIX = "eval/"
+
+
+def higher_is_better(metric: str) -> bool:
+  return metric.removeprefix(EVAL_PREFIX) in HIGHER_IS_BETTER
 
 
 class PopulationCheckpoints(Checkpoints):
@@ -57,10 +67,18 @@ class PopulationCheckpoints(Checkpoints):
 
 
 def resolve_metric(requested: str, available: Sequence[str]) -> str:
-  """--sweep_metric, or by default fid when it is logged, else g_loss."""
-  if requested:
-    return requested
-  return "fid" if "fid" in available else "g_loss"
+  """--sweep_metric, or by default the evaluation's FID when it is logged, else g_loss.
+
+  An evaluation metric may be named with or without its "eval/" prefix (fid ==
+  eval/fid) when only the prefixed name is logged.
+  """
+  if not requested:
+    requested = "fid"
+    if EVAL_PREFIX + requested not in available and requested not in available:
+      return "g_loss"
+  if requested not in available and EVAL_PREFIX + requested in available:
+    return EVAL_PREFIX + requested
+  return requested
 
 
 def rank_members(members: Sequence[population.Member],
@@ -70,7 +88,7 @@ def rank_members(members: Sequence[population.Member],
   final: metric name -> [P] values. Lower is better except for HIGHER_IS_BETTER names;
   non-finite values (a diverged member) rank last.
   """
-  sign = -1.0 if metric in HIGHER_IS_BETTER else 1.0
+  sign = -1.0 if higher_is_better(metric) else 1.0
   others = sorted(k for k in final if k != metric)
   rows = []
   for m in members:
@@ -112,20 +130,23 @@ def format_summary(rows: list[dict[str, Any]], names: Sequence[str], metric: str
   return "\n".join(lines)
 
 
-def last_records(path: str, num_members: int) -> dict[str, np.ndarray]:
-  """The last metrics.jsonl record of each member -> {name: [P]} (for a resumed run
-  that had no step left to train)."""
+def last_records(path: str, num_members: int,
+                 exclude: Sequence[str] = ()) -> dict[str, np.ndarray]:
+  """Each member's last logged value of every metric in metrics.jsonl -> {name: [P]}
+  (for a resumed run that had no step left to train). Losses, toy mode metrics and
+  evaluation scalars are separate records; each name keeps its latest value.
+  exclude: names that are not metrics (the swept hyperparameters, stored as tags)."""
   last: dict[int, dict] = {}
   if os.path.exists(path):
     with open(path) as f:
       for line in f:
         record = json.loads(line)
         if "member" in record:
-          last[int(record["member"])] = record
+          last.setdefault(int(record["member"]), {}).update(record)
   if len(last) != num_members:
     return {}
   keys = set.intersection(*(set(r) for r in last.values()))
-  keys -= {"step", "member", "steps_per_s"}
+  keys -= {"step", "member", "steps_per_s", *exclude}
   keys = {k for k in keys if all(isinstance(last[i][k], (int, float))
                                  for i in range(num_members))}
   return {k: np.array([last[i][k] for i in range(num_members)], np.float64)
@@ -143,6 +164,10 @@ def run(config: Config, workdir: str) -> GANState:
   (every leaf [num_members, ...])."""
   # 1-2. Validate, expand, load: nothing is written before these succeed.
   config.validate()
+  if config.conditional:
+    # The population step does not pass the class labels yet (train_step's 3rd arg).
+    raise ConfigError("--conditional is not supported with --sweep (or several "
+                      "processes) yet: train each configuration as a single run.")
   members = population.make_members(config, config.sweep)
   names = list(members[0].hparams)
   base = members[0].config
@@ -157,11 +182,18 @@ def run(config: Config, workdir: str) -> GANState:
   mesh = population.make_mesh(mesh_shape)
   sh = population.shardings(mesh)
 
-  # 4. One GAN and one step for all members.
+  # 4. One GAN and one step for all members; the evaluator (a missing classifier
+  # stops the run here, before the workdir is touched).
   gan = make_gan(base, train_ds.image_shape)
   steps = make_steps(base, gan, train_ds.num_examples,
                      constrain_batch=population.batch_constraint(mesh))
   writer_process = jax.process_index() == 0
+  pop_eval = None
+  if config.eval_every:
+    from jaxgan.eval import runs as eval_runs
+    pop_eval = eval_members.PopulationEval(
+        members, gan, steps.sample, eval_runs.make_evaluator(config, train_ds),
+        out_sharding=sh["replicated"])
 
   # 5. Workdir and resume.
   record = _population_record(members, mesh_shape)
@@ -193,18 +225,47 @@ def run(config: Config, workdir: str) -> GANState:
     metrics_writer = writers.MetricsWriter(workdir)
 
   images = population.place_dataset(train_ds.images, mesh)
-  pop_step = population.make_population_step(steps.train_step, mesh)
+  pop_single = population.make_population_step(steps.train_step, mesh)
+  pop_multi = (population.make_population_step(steps.train_step, mesh,
+                                                config.steps_per_call)
+               if config.steps_per_call > 1 else None)
   seeds = np.array([m.config.seed for m in members], np.uint32)
-  fixed_z = jax.jit(
-      jax.vmap(lambda seed: gan.sample_noise(
-          jax.random.fold_in(jax.random.PRNGKey(seed), SAMPLE_NOISE_STREAM),
-          config.sample_grid ** 2)),
-      out_shardings=sh["members"])(seeds)
+
+  def member_noise(count: int) -> jax.Array:
+    """[P, count, latent] noise, member i's = a single run's (its seed's stream 1)."""
+    return jax.jit(
+        jax.vmap(lambda seed: gan.sample_noise(
+            jax.random.fold_in(jax.random.PRNGKey(seed), SAMPLE_NOISE_STREAM), count)),
+        out_shardings=sh["members"])(seeds)
+
+  toy_problem = toy.PROBLEMS.get(train_ds.name)
+  # Toy data: train.run's 2500 mode-metric samples per member; else the grid's noise.
+  fixed_z = member_noise(toy.EVAL_SAMPLES if toy_problem else config.sample_grid ** 2)
   sample = jax.jit(jax.vmap(steps.sample), out_shardings=sh["replicated"])
+  final: dict[str, np.ndarray] = {}
 
   def save_samples(step: int) -> None:
-    pixels = np.asarray(sample(state, fixed_z))  # [P, n*n, H, W, C]
+    pixels = np.asarray(sample(state, fixed_z))  # [P, n, H, W, C]
     if not writer_process:
+      return
+    if toy_problem is not None:
+      # Toy data: per-member mode metrics (logged with the member tags) and scatters.
+      per_member = []
+      for m in members:
+        points = pixels[m.index].reshape(toy.EVAL_SAMPLES, -1)
+        scalars = toy.evaluate(toy_problem, points)
+        per_member.append(scalars)
+        metrics_writer.write(step, scalars, tags={"member": m.index, **m.hparams})
+        toy.scatter(os.path.join(workdir, "samples", f"member_{m.index}",
+                                 f"step_{step}.png"), toy_problem, points,
+                    f"{toy_problem.name} member {m.index} step {step}: "
+                    f"{scalars['modes_covered']:.0f}/{toy_problem.num_modes} modes, "
+                    f"{scalars['high_quality_pct']:.1f}% high-quality")
+      for name in per_member[0]:
+        final[name] = np.array([s[name] for s in per_member], np.float64)
+      logging.info("step %d  modes covered %s/%d  high-quality %% %s", step,
+                   final["modes_covered"].astype(int).tolist(), toy_problem.num_modes,
+                   np.round(final["high_quality_pct"], 1).tolist())
       return
     for m in members:
       grid = writers.image_grid(data.from_pixels(pixels[m.index], gan.pixel_range),
@@ -212,17 +273,38 @@ def run(config: Config, workdir: str) -> GANState:
       writers.save_png(os.path.join(workdir, "samples", f"member_{m.index}",
                                     f"step_{step}.png"), grid)
 
-  # 6. The loop.
+  def evaluate(step: int) -> None:
+    generated = pop_eval.generate(state)  # Every process: a collective.
+    if not writer_process:
+      return
+    results = pop_eval.evaluate(generated, step, config.dataset, config.model, workdir)
+    for m, res in zip(members, results):
+      metrics_writer.write(step, eval_members.scalars(res),
+                           tags={"member": m.index, **m.hparams})
+    final.update(eval_members.stack_scalars(results))
+    if "eval/fid" in final:
+      logging.info("step %d  FID per member %s", step,
+                   np.round(final["eval/fid"], 2).tolist())
+
+  # 6. The loop. With --steps_per_call=n, n steps go in one dispatch whenever no event
+  # falls inside them; the steps before an event go one by one (as train.run does).
   logging.info("Training a population of %d %s members on %s for %d steps from step %d "
                "on a %s mesh %s.", len(members), config.model, train_ds.name, num_steps,
                step, mesh_shape, dict(mesh.shape))
-  final: dict[str, np.ndarray] = {}
+  schedule = (config.log_every, config.sample_every, config.checkpoint_every,
+              config.eval_every)
   t_last, step_last = time.perf_counter(), step
   while step < num_steps:
-    state, metrics = pop_step(state, images)
-    step += 1
+    until = next_event(step, schedule, num_steps)
+    if pop_multi is not None and until - step >= config.steps_per_call:
+      state, metrics = pop_multi(state, images)
+      step += config.steps_per_call
+    else:
+      state, metrics = pop_single(state, images)
+      step += 1
     if due(step, config.log_every, num_steps) or step == num_steps:
-      final = {k: np.asarray(v, np.float64) for k, v in jax.device_get(metrics).items()}
+      logged = {k: np.asarray(v, np.float64) for k, v in jax.device_get(metrics).items()}
+      final.update(logged)
     if due(step, config.log_every, num_steps):
       now = time.perf_counter()
       steps_per_s = (step - step_last) / max(now - t_last, 1e-9)
@@ -232,11 +314,13 @@ def run(config: Config, workdir: str) -> GANState:
                    np.round(final["g_loss"], 3), steps_per_s)
       if writer_process:
         for m in members:
-          metrics_writer.write(step, {k: v[m.index] for k, v in final.items()}
+          metrics_writer.write(step, {k: v[m.index] for k, v in logged.items()}
                                | {"steps_per_s": steps_per_s},
                                tags={"member": m.index, **m.hparams})
     if due(step, config.sample_every, num_steps):
       save_samples(step)
+    if pop_eval is not None and due(step, config.eval_every, num_steps):
+      evaluate(step)
     if due(step, config.checkpoint_every, num_steps) or step == num_steps:
       ckpts.save_at(state, step)
   ckpts.close()
@@ -245,7 +329,8 @@ def run(config: Config, workdir: str) -> GANState:
   if writer_process:
     metrics_writer.close()
     if not final:
-      final = last_records(os.path.join(workdir, "metrics.jsonl"), len(members))
+      final = last_records(os.path.join(workdir, "metrics.jsonl"), len(members),
+                           exclude=names)
     if final:
       metric = resolve_metric(config.sweep_metric, list(final))
       if metric not in final:
@@ -257,7 +342,7 @@ def run(config: Config, workdir: str) -> GANState:
       if names:
         plots.save_metric_plot(os.path.join(workdir, PLOT_PNG), rows, names, metric)
       print(f"Sweep of {len(members)} members ranked by {metric} "
-            f"({'higher' if metric in HIGHER_IS_BETTER else 'lower'} is better), "
+            f"({'higher' if higher_is_better(metric) else 'lower'} is better), "
             f"step {step}; table: {path}")
       print(format_summary(rows, names, metric))
   return state

@@ -2,7 +2,9 @@ r"""Summarises toy runs: `python -m jaxgan.toy_table RUNS_DIR`.
 
 Reads RUNS_DIR/<variant>_seed<N>/metrics.jsonl, takes each run's last mode-metrics line
 (modes_covered, high_quality_pct) and prints a Markdown table of mean ± std over seeds
-(std with ddof=1) per variant.
+(std with ddof=1) per variant. RUNS_DIR may also be one sweep's workdir (it holds
+population.json): then the rows are its members' last mode-metrics records, one row for
+the whole population (jaxgan/sweep.py logs them with a "member" tag).
 """
 
 from __future__ import annotations
@@ -26,8 +28,23 @@ def last_mode_metrics(path: str) -> dict | None:
   return last
 
 
+def last_member_mode_metrics(path: str) -> list[dict]:
+  """Each sweep member's last mode-metrics record of one metrics.jsonl, member order."""
+  last: dict[int, dict] = {}
+  with open(path) as f:
+    for line in f:
+      record = json.loads(line)
+      if "modes_covered" in record and "member" in record:
+        last[int(record["member"])] = record
+  return [last[m] for m in sorted(last)]
+
+
 def summarise(runs_dir: str) -> str:
   groups: dict[str, list[dict]] = collections.defaultdict(list)
+  if os.path.isfile(os.path.join(runs_dir, "population.json")):
+    name = os.path.basename(os.path.normpath(runs_dir))
+    groups[f"{name} (sweep)"] = last_member_mode_metrics(
+        os.path.join(runs_dir, "metrics.jsonl"))
   for name in sorted(os.listdir(runs_dir)):
     match = re.fullmatch(r"(.+)_seed(\d+)", name)
     path = os.path.join(runs_dir, name, "metrics.jsonl")
@@ -38,6 +55,8 @@ def summarise(runs_dir: str) -> str:
   lines = ["| variant | seeds | step | modes covered | % high-quality |",
            "|---|---|---|---|---|"]
   for variant, records in groups.items():
+    if not records:
+      continue
     modes = np.array([r["modes_covered"] for r in records])
     hq = np.array([r["high_quality_pct"] for r in records])
     ddof = 1 if len(records) > 1 else 0

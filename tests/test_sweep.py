@@ -103,3 +103,123 @@ def test_entry_point_refuses_a_shape_flag_sweep_with_exit_2(tmp_path):
   assert "--model cannot be swept" in result.stderr
   assert "Traceback" not in result.stderr
   assert not os.path.exists(tmp_path / "run")
+
+
+# --------------------------------------------------------------------------- toy data
+@pytest.fixture(scope="module")
+def toy_sweep(tmp_path_factory):
+  """3 steps of two seeds on the 25-Gaussian grid, sampled (mode metrics) at step 3."""
+  from jaxgan.config import Config
+  cfg = Config(dataset="toy_grid25", model="toy_mlp", latent_dim=4, batch_size=16,
+               num_steps=3, log_every=3, sample_every=3, checkpoint_every=0,
+               sweep=("seed=0,1",), sweep_metric="high_quality_pct")
+  workdir = str(tmp_path_factory.mktemp("toy_sweep") / "run")
+  return cfg, workdir, sweep.run(cfg, workdir)
+
+
+def test_toy_sweep_logs_each_members_mode_metrics_from_its_own_samples(toy_sweep):
+  from jaxgan import population, toy
+  from jaxgan.state import make_gan
+  from jaxgan.steps import make_steps
+  from jaxgan.train import SAMPLE_NOISE_STREAM
+  cfg, workdir, state = toy_sweep
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    modes = [r for r in map(json.loads, f) if "modes_covered" in r]
+  assert [(r["step"], r["member"], r["seed"]) for r in modes] == [(3, 0, 0), (3, 1, 1)]
+  # What train.run computes for a single run with member i's seed and parameters.
+  problem = toy.PROBLEMS["toy_grid25"]
+  gan = make_gan(cfg, (1, 1, 2))
+  sample = jax.jit(make_steps(cfg, gan, toy.TRAIN_SIZE).sample)
+  expected = []
+  for i, seed in enumerate((0, 1)):
+    z = gan.sample_noise(jax.random.fold_in(jax.random.PRNGKey(seed),
+                                            SAMPLE_NOISE_STREAM), toy.EVAL_SAMPLES)
+    points = np.asarray(sample(population.member_state(state, i), z)).reshape(
+        toy.EVAL_SAMPLES, 2)
+    expected.append(toy.evaluate(problem, points))
+  for record, want in zip(modes, expected):
+    assert record["modes_covered"] == want["modes_covered"]
+    assert record["high_quality_pct"] == pytest.approx(want["high_quality_pct"], abs=0.05)
+  # The two seeds' values differ here, so a member swap would show.
+  assert modes[0]["high_quality_pct"] != modes[1]["high_quality_pct"]
+  for m in range(2):
+    assert os.path.isfile(os.path.join(workdir, "samples", f"member_{m}", "step_3.png"))
+
+
+def test_toy_sweep_ranks_by_a_mode_metric_higher_first(toy_sweep):
+  _, workdir, _ = toy_sweep
+  with open(os.path.join(workdir, sweep.RESULTS_CSV)) as f:
+    rows = list(csv.DictReader(f))
+  hq = [float(r["high_quality_pct"]) for r in rows]
+  assert hq == sorted(hq, reverse=True) and "modes_covered" in rows[0]
+
+
+# --------------------------------------------------------------------------- steps_per_call
+def test_population_steps_per_call_equals_single_dispatches():
+  from jaxgan import data, population
+  from jaxgan.state import make_gan
+  from jaxgan.steps import make_steps
+  import tempfile
+  cfg = tiny_config(tiny_idx_dir(tempfile.mkdtemp(prefix="jaxgan_spc_")),
+                    sweep=("lr_d=1e-4,3e-4",))
+  members = population.make_members(cfg, cfg.sweep)
+  ds = data.load_dataset(cfg.dataset, cfg.data_dir, "train")
+  mesh = population.make_mesh((1, 1), jax.devices()[:1])
+  gan = make_gan(cfg, ds.image_shape)
+  steps = make_steps(cfg, gan, ds.num_examples,
+                     constrain_batch=population.batch_constraint(mesh))
+  images = population.place_dataset(ds.images, mesh)
+  single = population.make_population_step(steps.train_step, mesh)
+  multi = population.make_population_step(steps.train_step, mesh, steps_per_call=3)
+  a = population.init_population(gan, members)
+  b = population.init_population(gan, members)
+  for _ in range(3):
+    a, a_metrics = single(a, images)
+  b, b_metrics = multi(b, images)
+  np.testing.assert_array_equal(np.asarray(b.step), [3, 3])
+  jax.tree_util.tree_map(np.testing.assert_array_equal, jax.device_get(a),
+                         jax.device_get(b))
+  np.testing.assert_array_equal(a_metrics["g_loss"], b_metrics["g_loss"])
+
+
+def test_sweep_loop_with_steps_per_call_lands_on_every_event(finished, tmp_path):
+  # 4 steps in calls of 3 with logs and checkpoints every 2: 0 -> 1 -> 2 -> 3 -> 4
+  # one by one (no 3-step run fits before an event); 5 steps, log every 4: 0 -(3)-> 3
+  # -> 4 -> 5. Same parameters at step 4 as the one-step-per-call population.
+  cfg, _, final_state = finished
+  spc = dataclasses.replace(cfg, steps_per_call=3, num_steps=5, log_every=4,
+                            sample_every=0, checkpoint_every=4)
+  workdir = str(tmp_path / "spc")
+  sweep.run(spc, workdir)
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    assert sorted({r["step"] for r in map(json.loads, f)}) == [4, 5]
+  from jaxgan.checkpoint import Checkpoints
+  ckpts = Checkpoints(os.path.join(workdir, "checkpoints"))
+  assert ckpts.all_steps() == [4, 5]
+  at4 = jax.device_get(ckpts.restore(final_state, 4))
+  ckpts.close()
+  jax.tree_util.tree_map(np.testing.assert_array_equal, at4, final_state)
+
+
+def test_toy_table_summarises_a_sweeps_members(tmp_path):
+  from jaxgan import toy_table
+  run = tmp_path / "ring"
+  run.mkdir()
+  (run / "population.json").write_text("{}")
+  lines = [{"step": 5, "member": 0, "seed": 0, "modes_covered": 1.0, "high_quality_pct": 10.0},
+           {"step": 5, "member": 1, "seed": 1, "modes_covered": 2.0, "high_quality_pct": 50.0},
+           {"step": 9, "member": 0, "seed": 0, "modes_covered": 4.0, "high_quality_pct": 20.0},
+           {"step": 9, "member": 0, "seed": 0, "d_loss": 0.5},
+           {"step": 9, "member": 1, "seed": 1, "modes_covered": 2.0, "high_quality_pct": 40.0}]
+  (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+  table = toy_table.summarise(str(run))
+  assert "| ring (sweep) | 2 | 9 | 3.0 ± 1.4 (4, 2) | 30.0 ± 14.1 |" in table
+
+
+def test_a_conditional_sweep_is_refused_before_the_workdir_is_touched(tmp_path):
+  from jaxgan.errors import ConfigError
+  cfg = tiny_config(tiny_idx_dir(str(tmp_path / "data")), conditional=True,
+                    sweep=("seed=0,1",))
+  with pytest.raises(ConfigError, match="--conditional is not supported with --sweep"):
+    sweep.run(cfg, str(tmp_path / "run"))
+  assert not os.path.exists(tmp_path / "run")

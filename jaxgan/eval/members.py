@@ -1,0 +1,85 @@
+"""Per-member evaluation of a sweep population (the `--eval_every` hook of sweep.run).
+
+All members' samples are drawn in one vmapped program per noise batch; the metrics
+(FID, KID, IS, modes, Parzen) are then the Evaluator's, member by member. Member i uses
+exactly the noise a single run with member i's config would (`GeneratorEval`: key
+fold_in(PRNGKey(seed_i), EVAL_NOISE_STREAM), batches of `GENERATE_BATCH`), so its
+numbers equal that single run's evaluation of the same parameters, up to float
+reassociation in the batched sampling.
+
+Results go to WORKDIR/eval/member_<i>/step_<N>.json (the Evaluator's keys plus step,
+dataset, model, member and the member's swept hyperparameters).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgan.eval.evaluator import EVAL_NOISE_STREAM, Evaluator, scalars, write_results
+from jaxgan.state import GAN, GANState
+
+GENERATE_BATCH = 1000  # Evaluator.generate's default batch: the same noise draws.
+
+
+def member_results_path(workdir: str, member: int, step: int) -> str:
+  return os.path.join(workdir, "eval", f"member_{member}", f"step_{step}.json")
+
+
+class PopulationEval:
+  """Evaluates every member of a population state ([P, ...] leaves).
+
+  `generate(state)` is a collective (every process of a multi-process run calls it);
+  `evaluate(images, step, workdir)` is host work (process 0 only).
+  """
+
+  def __init__(self, members: Sequence[Any], gan: GAN,
+               sample: Callable[[GANState, jax.Array], jax.Array], evaluator: Evaluator,
+               out_sharding: Any = None):
+    """members: population.Member list; sample: steps.sample (one member);
+    out_sharding: where the sampled images go (replicated, so process 0 can read them)."""
+    self.members, self.gan, self.evaluator = list(members), gan, evaluator
+    seeds = np.array([m.config.seed for m in self.members], np.uint32)
+    lo, hi = gan.pixel_range
+
+    def batch(state: GANState, index: jax.Array) -> jax.Array:
+      def one(member_state, seed):
+        key = jax.random.fold_in(jax.random.PRNGKey(seed), EVAL_NOISE_STREAM)
+        z = gan.sample_noise(jax.random.fold_in(key, index), GENERATE_BATCH)
+        # Evaluator.generate's mapping to [0, 1], per batch (elementwise: same values).
+        return jnp.clip((sample(member_state, z) - lo) / (hi - lo), 0.0, 1.0)
+      return jax.vmap(one)(state, jnp.asarray(seeds))
+
+    self._batch = jax.jit(batch, out_shardings=out_sharding)
+
+  def generate(self, state: GANState) -> np.ndarray:
+    """[P, num_samples, H, W, C] float32 in [0, 1] on the host."""
+    n = self.evaluator.num_samples
+    parts = [np.asarray(self._batch(state, np.int32(i)))[:, :n - start]
+             for i, start in enumerate(range(0, n, GENERATE_BATCH))]
+    return np.concatenate(parts, axis=1)
+
+  def evaluate(self, images: np.ndarray, step: int, dataset: str, model: str,
+               workdir: str | None = None) -> list[dict[str, Any]]:
+    """The Evaluator's results of each member's images (written to its JSON when a
+    workdir is given), in member order."""
+    out = []
+    for m in self.members:
+      results = self.evaluator.evaluate_images(images[m.index], seed=m.config.seed)
+      results.update(step=int(step), dataset=dataset, model=model, member=m.index,
+                     hparams=dict(m.hparams))
+      if workdir is not None:
+        write_results(member_results_path(workdir, m.index, step), results)
+      out.append(results)
+    return out
+
+
+def stack_scalars(results: Sequence[dict[str, Any]]) -> dict[str, np.ndarray]:
+  """Per-member results -> {'eval/<name>': [P]} for the scalars every member has."""
+  per_member = [scalars(r) for r in results]
+  keys = set.intersection(*(set(s) for s in per_member)) if per_member else set()
+  return {k: np.array([s[k] for s in per_member], np.float64) for k in sorted(keys)}
