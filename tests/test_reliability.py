@@ -126,7 +126,12 @@ def reference_state_at(reference, step: int):
 
 
 def main_command(workdir: str, config: Config) -> list[str]:
-  flags = [f"--{k}={v}" for k, v in dataclasses.asdict(config).items()]
+  flags = []
+  for k, v in dataclasses.asdict(config).items():
+    if isinstance(v, tuple):  # Repeated flags (--sweep): one per value, none if empty.
+      flags += [f"--{k}={x}" for x in v]
+    else:
+      flags.append(f"--{k}={v}")
   return [sys.executable, "-m", "jaxgan.main", f"--workdir={workdir}",
           f"--compilation_cache_dir={JAX_CACHE}", *flags]
 
@@ -239,8 +244,8 @@ def test_injected_nan_stops_without_saving_the_bad_state(env, monkeypatch, tmp_p
   def make_steps_with_nan_from_step_5(config, gan, num_examples):
     steps = real_make_steps(config, gan, num_examples)
 
-    def train_step(state, images):
-      state, metrics = steps.train_step(state, images)
+    def train_step(state, images, labels=None):
+      state, metrics = steps.train_step(state, images, labels)
       poison = jnp.where(state.step >= 5, jnp.nan, 0.0)
       g = state.g.replace(params=jax.tree.map(lambda p: p + poison, state.g.params))
       return state.replace(g=g), {**metrics, "g_loss": metrics["g_loss"] + poison}
