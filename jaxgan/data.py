@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import io
 import math
 import os
 import struct
@@ -28,6 +29,8 @@ SPLITS = ("train", "test")
 # IDX file name stems for each split, as LeCun's MNIST and Zalando's Fashion-MNIST name them.
 _IDX_STEMS = {"train": "train", "test": "t10k"}
 _IDX_MAX_DIMS = 32  # numpy's own limit is 64; real IDX files have 1 to 4.
+_READ_CHUNK = 1 << 20
+_IDX_MAX_BYTES = 2**33  # 8 GiB: a gzipped header declaring more is taken as corrupt.
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"),
                0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
 
@@ -55,53 +58,94 @@ class Dataset:
 
 
 # --------------------------------------------------------------------------- IDX files
-def parse_idx(raw: bytes, what: str = "IDX data") -> np.ndarray:
-  """Parses the bytes of one IDX file (LeCun's format; gzip is detected and undone).
+def _read_exactly(stream, n: int, what: str) -> np.ndarray:
+  """n bytes from stream into a fresh uint8 array (no intermediate bytes object)."""
+  buffer = np.empty(n, np.uint8)
+  view, filled = memoryview(buffer), 0
+  try:
+    while filled < n:
+      # Bounded chunks: GzipFile.readinto builds a temporary bytes object as large as
+      # the buffer it is given.
+      got = stream.readinto(view[filled:filled + _READ_CHUNK])
+      if not got:
+        break
+      filled += got
+  except (OSError, EOFError, zlib.error) as e:
+    raise DataError(f"{what}: not a valid gzip stream ({e}).") from None
+  return buffer[:filled]
+
+
+def read_idx_stream(stream, what: str = "IDX data") -> np.ndarray:
+  """Parses one IDX file (LeCun's format) from a binary stream, reading the data
+  straight into the result array: peak memory is the array, not twice it.
 
   Raises DataError naming `what` for a bad gzip stream, a wrong magic number, a
   header that does not fit, or data whose length does not match the dimensions.
   """
-  if raw[:2] == b"\x1f\x8b":
-    try:
-      raw = gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as e:
-      raise DataError(f"{what}: not a valid gzip stream ({e}).") from None
-  if len(raw) < 4:
-    raise DataError(f"{what}: too short to be an IDX file ({len(raw)} bytes).")
-  zero, code, ndim = raw[:2], raw[2], raw[3]
+  magic = _read_exactly(stream, 4, what).tobytes()
+  if len(magic) < 4:
+    raise DataError(f"{what}: too short to be an IDX file ({len(magic)} bytes).")
+  zero, code, ndim = magic[:2], magic[2], magic[3]
   if zero != b"\x00\x00" or code not in _IDX_DTYPES or ndim == 0:
     raise DataError(
-        f"{what}: bad IDX magic number 0x{raw[:4].hex()}; expected 0x0000TTNN with "
+        f"{what}: bad IDX magic number 0x{magic.hex()}; expected 0x0000TTNN with "
         "a type code TT (0x08 for uint8) and NN >= 1 dimensions.")
   if ndim > _IDX_MAX_DIMS:
     raise DataError(f"{what}: {ndim} dimensions declared; expected at most "
                     f"{_IDX_MAX_DIMS} (images are 3, labels 1).")
-  header = 4 + 4 * ndim
-  if len(raw) < header:
+  dims_raw = _read_exactly(stream, 4 * ndim, what).tobytes()
+  if len(dims_raw) < 4 * ndim:
     raise DataError(f"{what}: truncated IDX header ({ndim} dimensions declared).")
-  dims = struct.unpack(f">{ndim}I", raw[4:header])
+  dims = struct.unpack(f">{ndim}I", dims_raw)
   dtype = np.dtype(_IDX_DTYPES[code])
   # numpy refuses shapes whose nonzero dimensions overflow int64, even with a 0 among
   # them (found by tests/test_fuzz.py); Python ints here cannot overflow.
   if math.prod(d for d in dims if d) * dtype.itemsize >= 2**62:
     raise DataError(f"{what}: dimensions {list(dims)} are too large for an array.")
   expected = math.prod(dims) * dtype.itemsize
-  if len(raw) - header != expected:
+  if expected > _IDX_MAX_BYTES:
+    raise DataError(f"{what}: dimensions {list(dims)} need {expected} bytes of data, "
+                    f"more than the {_IDX_MAX_BYTES} this reader accepts (corrupted?).")
+  if not isinstance(stream, gzip.GzipFile):  # A plain stream knows what it holds.
+    here = stream.tell()
+    remaining = stream.seek(0, io.SEEK_END) - here
+    stream.seek(here)
+    if remaining < expected:
+      raise DataError(
+          f"{what}: dimensions {list(dims)} need {expected} bytes of data but the file "
+          f"holds {remaining} (truncated or corrupted).")
+  body = _read_exactly(stream, expected, what)
+  if len(body) != expected:
     raise DataError(
         f"{what}: dimensions {list(dims)} need {expected} bytes of data but the file "
-        f"holds {len(raw) - header} (truncated or corrupted).")
-  array = np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims)
+        f"holds {len(body)} (truncated or corrupted).")
+  if len(_read_exactly(stream, 1, what)):
+    raise DataError(
+        f"{what}: dimensions {list(dims)} need {expected} bytes of data but the file "
+        "holds more (trailing bytes: corrupted, or not an IDX file).")
+  array = body.view(dtype).reshape(dims)
   return array.astype(dtype.newbyteorder("="), copy=False)
 
 
+def _open_idx_stream(f):
+  """The stream itself, or a gunzipping view of it when it starts with gzip's magic."""
+  head = f.read(2)
+  f.seek(0)
+  return gzip.GzipFile(fileobj=f, mode="rb") if head == b"\x1f\x8b" else f
+
+
+def parse_idx(raw: bytes, what: str = "IDX data") -> np.ndarray:
+  """Parses the bytes of one IDX file (gzip is detected and undone); see read_idx_stream."""
+  return read_idx_stream(_open_idx_stream(io.BytesIO(raw)), what)
+
+
 def read_idx(path: str) -> np.ndarray:
-  """Reads one IDX file, gzipped or not. Raises DataError naming the file."""
+  """Reads one IDX file, gzipped or not, streaming. Raises DataError naming the file."""
   try:
     with open(path, "rb") as f:
-      raw = f.read()
+      return read_idx_stream(_open_idx_stream(f), what=f"IDX file {path}")
   except OSError as e:
     raise DataError(f"cannot read IDX file {path}: {e.strerror}.") from None
-  return parse_idx(raw, what=f"IDX file {path}")
 
 
 def _find_idx(data_dir: str, stem: str, kind: str, ndim: int) -> str:
