@@ -24,7 +24,7 @@ import time
 
 from absl import app, flags
 
-flags.DEFINE_list("cases", ["mlp", "mlp_scan10", "paper_mlp"],
+flags.DEFINE_list("cases", ["mlp", "mlp_scan10", "paper_mlp", "dcgan", "pop8", "pop32"],
                   "Cases to run; see CASES (unknown ones are listed in the error).")
 flags.DEFINE_bool("json", False, "Print one JSON object per case instead of a table.")
 flags.DEFINE_string("data_dir", "", "IDX folder for real data; default synthetic uint8.")
@@ -42,6 +42,10 @@ CASES: dict[str, dict] = {
                       optimizer="sgd", lr_g=0.1, lr_d=0.1, lr_decay=1.000004,
                       min_lr=1e-6),
     "dcgan": dict(model="dcgan", batch_size=64),
+    # Populations of mlp members (seeds 0..P-1) as one vmapped step (jaxgan.population);
+    # steps_per_s is then member-steps/s, comparable with the "mlp" case.
+    "pop8": dict(model="mlp", batch_size=64, members=8),
+    "pop32": dict(model="mlp", batch_size=64, members=32),
 }
 
 # Matmul shapes (batch, fan_in, fan_out) of the mlp model at batch 64: G's and D's layers.
@@ -110,6 +114,7 @@ def run_case(name: str, data_dir: str, steps: int, repeats: int,
                       f"registered; known models: {sorted(models.MODELS)}.")
   if batch_size:
     overrides["batch_size"] = batch_size
+  members = overrides.pop("members", 0)
   config = dataclasses.replace(Config(num_steps=steps, data_dir=data_dir), **overrides)
   config.validate()
   if data_dir:
@@ -118,11 +123,23 @@ def run_case(name: str, data_dir: str, steps: int, repeats: int,
     images = np.random.default_rng(0).integers(0, 256, (60000, 28, 28, 1), np.uint8)
   gan = make_gan(config, images.shape[1:])
   steps_lib = make_steps(config, gan, images.shape[0])
-  fns = train.StepFunctions(steps_lib.train_step, config.steps_per_call)
-  fn = fns.multi or fns.single
   per_call = config.steps_per_call
-  state = jax.jit(gan.init)(jax.random.PRNGKey(0))
-  images = jax.device_put(images)
+  if members:  # The sweep loop's step: jit(vmap(train_step)) over the members.
+    from jaxgan import population
+    mesh = population.make_mesh((1, 1), jax.devices()[:1])
+    pop_members = population.make_members(
+        config, [f"seed={','.join(str(i) for i in range(members))}"])
+    fn = population.make_population_step(steps_lib.train_step, mesh)
+    state = population.init_population(gan, pop_members)
+    images = population.place_dataset(images, mesh)
+    single_fn = fn
+  else:
+    fns = train.StepFunctions(steps_lib.train_step, config.steps_per_call)
+    fn = fns.multi or fns.single
+    single_fn = fns.single
+    state = jax.jit(gan.init)(jax.random.PRNGKey(0))
+    images = jax.device_put(images)
+  per_dispatch = per_call * max(members, 1)  # Member-steps per dispatch.
 
   t = time.perf_counter()
   compiled = fn.lower(state, images).compile()
@@ -132,10 +149,10 @@ def run_case(name: str, data_dir: str, steps: int, repeats: int,
   startup_s = time.time() - process_start
 
   # XLA counts a scan's body once, so the FLOPs of one step come from the single step.
-  single = compiled if per_call == 1 else fns.single.lower(state, images).compile()
+  single = compiled if per_call == 1 else single_fn.lower(state, images).compile()
   cost = single.cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-  flops_per_step = float(cost.get("flops", 0.0))
+  flops_per_step = float(cost.get("flops", 0.0)) / max(members, 1)  # Per member-step.
   for _ in range(2):  # Warm-up.
     state, metrics = compiled(state, images)
   jax.block_until_ready(metrics)
@@ -146,11 +163,12 @@ def run_case(name: str, data_dir: str, steps: int, repeats: int,
     for _ in range(calls):
       state, metrics = compiled(state, images)
     jax.block_until_ready(metrics)
-    rates.append(calls * per_call / (time.perf_counter() - t))
+    rates.append(calls * per_dispatch / (time.perf_counter() - t))
   steps_per_s = statistics.median(rates)
   return {
       "name": name, "model": config.model, "batch_size": config.batch_size,
-      "steps_per_call": per_call, "steps_per_s": round(steps_per_s, 2),
+      "steps_per_call": per_call, "members": max(members, 1),
+      "steps_per_s": round(steps_per_s, 2),
       "steps_per_s_repeats": [round(r, 2) for r in rates],
       "compile_s": round(compile_s, 2), "startup_s": round(startup_s, 2),
       "peak_rss_mb": round(_peak_rss_mb(), 1),

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FIELDS = {"name", "batch_size", "steps_per_call", "steps_per_s", "compile_s", "startup_s",
+FIELDS = {"name", "batch_size", "steps_per_call", "members", "steps_per_s", "compile_s", "startup_s",
           "peak_rss_mb", "gflop_per_step", "gflop_s", "matmul_gflop_s", "matmul_share",
           "ceiling_steps_per_s"}
 
