@@ -111,3 +111,9 @@ def test_scalars_keep_numbers_only():
   got = evaluator_lib.scalars({"fid": 1.5, "parzen_ll": None, "mode_histogram": [1],
                                "classifier": "c", "modes_covered": 3})
   assert got == {"eval/fid": 1.5, "eval/modes_covered": 3.0}
+
+
+def test_a_workdirs_config_json_loads_back_as_its_config(setup):
+  # config.json stores --sweep's tuple as a JSON list; the evaluate command reads it back.
+  config, workdir, _ = setup
+  assert runs.load_run_config(workdir) == config

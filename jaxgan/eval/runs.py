@@ -85,7 +85,9 @@ def load_run_config(workdir: str, **overrides: Any) -> Config:
                     "of a training run (python -m jaxgan.main --workdir=...).")
   with open(path) as f:
     saved = json.load(f)
-  kwargs = {k: v for k, v in saved.items() if k in FIELDS}
+  # JSON has no tuples: repeated flags (--sweep) come back as lists.
+  kwargs = {k: tuple(v) if isinstance(v, list) else v
+            for k, v in saved.items() if k in FIELDS}
   kwargs.update({k: v for k, v in overrides.items() if v is not None})
   return Config(**kwargs).validate()
 
