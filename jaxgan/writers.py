@@ -10,6 +10,8 @@ from typing import Any, Mapping
 import numpy as np
 from PIL import Image
 
+from jaxgan import tb_events
+
 
 class MetricsWriter:
   """Appends `{"step": N, name: value, ...}` lines to WORKDIR/metrics.jsonl and writes
@@ -19,13 +21,12 @@ class MetricsWriter:
     """resume_step: the step the run restarts from (0 for a fresh start). Records with a
     larger step were written after that checkpoint by a run that died; the replay
     writes them again, so they are dropped here (metrics.jsonl) and purged from
-    TensorBoard's view (tensorboardX purge_step)."""
+    TensorBoard's view (a SessionLog.START at resume_step + 1)."""
     self.path = os.path.join(workdir, "metrics.jsonl")
     if resume_step is not None:
       drop_records_after(self.path, resume_step)
-    from tensorboardX import SummaryWriter  # No TensorFlow needed.
-    self._tb = SummaryWriter(
-        logdir=workdir, purge_step=None if resume_step is None else resume_step + 1)
+    self._tb = tb_events.EventFileWriter(
+        workdir, purge_step=None if resume_step is None else resume_step + 1)
 
   def write(self, step: int, scalars: Mapping[str, float],
             tags: Mapping[str, Any] | None = None) -> None:
@@ -38,8 +39,7 @@ class MetricsWriter:
     with open(self.path, "a") as f:
       f.write(json.dumps(record) + "\n")
     prefix = f"member_{tags['member']}/" if "member" in tags else ""
-    for name, value in scalars.items():
-      self._tb.add_scalar(prefix + name, float(value), global_step=int(step))
+    self._tb.add_scalars(int(step), {prefix + k: float(v) for k, v in scalars.items()})
     self._tb.flush()
 
   def close(self) -> None:
