@@ -104,7 +104,7 @@ def run_case(name: str, data_dir: str, steps: int, repeats: int,
   from jaxgan import data, models, train
   from jaxgan.config import Config
   from jaxgan.errors import ConfigError
-  from jaxgan.state import make_gan
+  from jaxgan.state import initial_state, make_gan
   from jaxgan.steps import make_steps
 
   process_start = _process_start_time()
@@ -137,7 +137,7 @@ def run_case(name: str, data_dir: str, steps: int, repeats: int,
     fns = train.StepFunctions(steps_lib.train_step, config.steps_per_call)
     fn = fns.multi or fns.single
     single_fn = fns.single
-    state = jax.jit(gan.init)(jax.random.PRNGKey(0))
+    state = initial_state(gan, jax.random.PRNGKey(0))
     images = jax.device_put(images)
   per_dispatch = per_call * max(members, 1)  # Member-steps per dispatch.
 

@@ -36,7 +36,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxgan.config import FIELDS, Config
 from jaxgan.errors import ConfigError
-from jaxgan.state import GAN, GANState
+from jaxgan.state import GAN, GANState, compile_once
 from jaxgan.steps import repeat_step
 
 POP, DATA = "pop", "data"  # The mesh's axis names: members, and each batch.
@@ -202,7 +202,7 @@ def init_population(gan: GAN, members: Sequence[Member],
       state = SWEEPABLE[name].set_leaf(state, jnp.asarray(vals))
     return state
 
-  return jax.jit(init, out_shardings=sharding)()
+  return compile_once(init, out_shardings=sharding)()
 
 
 def member_state(state: GANState, index: int) -> GANState:

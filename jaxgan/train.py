@@ -27,7 +27,7 @@ from jaxgan import data, guard as guard_lib, toy, workdir as workdir_lib, writer
 from jaxgan.checkpoint import Checkpoints
 from jaxgan.config import Config
 from jaxgan.eval import runs as eval_runs
-from jaxgan.state import GANState, make_gan
+from jaxgan.state import GANState, compile_once, initial_state, make_gan
 from jaxgan.steps import make_steps, repeat_step
 
 SAMPLE_NOISE_STREAM = 1  # fold_in stream of the seed key for the fixed sample noise.
@@ -101,7 +101,7 @@ def _run(config: Config, workdir: str, restart: bool,
                  train_ds.num_classes if train_ds.labels is not None else 0)
   steps = make_steps(config, gan, train_ds.num_examples)
   seed_key = jax.random.PRNGKey(config.seed)
-  state = jax.jit(gan.init)(seed_key)  # jit: eager init compiles op by op (~10x slower).
+  state = initial_state(gan, seed_key)
   evaluate = eval_runs.make_training_eval(config, gan, steps.sample, train_ds)
 
   # 4. Workdir and resume.
@@ -130,17 +130,18 @@ def _run(config: Config, workdir: str, restart: bool,
                    if gan.num_classes else (lambda n: None))
   step_fns = StepFunctions(steps.train_step, config.steps_per_call)
   sample = jax.jit(steps.sample)
-  fixed_z = gan.sample_noise(jax.random.fold_in(seed_key, SAMPLE_NOISE_STREAM),
-                             config.sample_grid ** 2)
-
   toy_problem = toy.PROBLEMS.get(train_ds.name)
-  toy_z = gan.sample_noise(jax.random.fold_in(seed_key, SAMPLE_NOISE_STREAM),
-                           toy.EVAL_SAMPLES)
+  # The fixed noise of the sample grids (toy data: of the mode metrics), one small
+  # program compiled once (eager ops would each compile on their own).
+  fixed_z = compile_once(
+      lambda key: gan.sample_noise(jax.random.fold_in(key, SAMPLE_NOISE_STREAM),
+                                   toy.EVAL_SAMPLES if toy_problem is not None
+                                   else config.sample_grid ** 2), seed_key)(seed_key)
 
   def save_samples(step: int) -> None:
     if toy_problem is not None:
       # Toy data: mode metrics (logged like the other metrics) and a scatter plot.
-      points = np.asarray(sample(state, toy_z, sample_labels(toy.EVAL_SAMPLES))).reshape(
+      points = np.asarray(sample(state, fixed_z, sample_labels(toy.EVAL_SAMPLES))).reshape(
           toy.EVAL_SAMPLES, -1)
       scalars = toy.evaluate(toy_problem, points)
       metrics_writer.write(step, scalars)

@@ -96,7 +96,8 @@ def restore_state(config: Config, gan: GAN, workdir: str, step: int | None) -> G
   """The state at `step` of workdir's checkpoints (None: the latest). Step 0 without a
   checkpoint is the untrained initial state from config.seed, as training starts."""
   from jaxgan.checkpoint import Checkpoints
-  init = gan.init(jax.random.PRNGKey(config.seed))
+  from jaxgan.state import initial_state
+  init = initial_state(gan, jax.random.PRNGKey(config.seed))
   directory = os.path.join(workdir, "checkpoints")
   steps = []
   if os.path.isdir(directory):
