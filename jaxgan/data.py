@@ -58,9 +58,25 @@ class Dataset:
 
 
 # --------------------------------------------------------------------------- IDX files
+# XLA's CPU client adopts a host array as the device buffer without copying it when the
+# array is 64-byte aligned; numpy's large allocations are only 16-byte aligned, and the
+# copy cost Fashion-MNIST's 47 MB a second time (peak RSS of a training run).
+_DEVICE_ALIGNMENT = 64
+
+
+def aligned_empty(shape, dtype=np.uint8) -> np.ndarray:
+  """np.empty(shape, dtype) starting on a _DEVICE_ALIGNMENT-byte boundary, so that
+  jax.device_put on CPU aliases it instead of copying."""
+  dtype = np.dtype(dtype)
+  nbytes = math.prod(shape) * dtype.itemsize
+  raw = np.empty(nbytes + _DEVICE_ALIGNMENT, np.uint8)
+  offset = (-raw.ctypes.data) % _DEVICE_ALIGNMENT
+  return raw[offset:offset + nbytes].view(dtype).reshape(shape)
+
+
 def _read_exactly(stream, n: int, what: str) -> np.ndarray:
-  """n bytes from stream into a fresh uint8 array (no intermediate bytes object)."""
-  buffer = np.empty(n, np.uint8)
+  """n bytes from stream into a fresh, aligned uint8 array (no intermediate bytes)."""
+  buffer = aligned_empty((n,))
   view, filled = memoryview(buffer), 0
   try:
     while filled < n:
@@ -226,7 +242,9 @@ def load_tfds_split(name: str, split: str) -> Dataset:
         "dataset-fashion-mnist).") from None
   if not batches:
     raise DataError(f"tfds dataset {name!r} split {split!r} is empty.")
-  images = np.concatenate([np.asarray(b[0], np.uint8) for b in batches])
+  parts = [np.asarray(b[0], np.uint8) for b in batches]
+  images = np.concatenate(parts, out=aligned_empty(
+      (sum(len(p) for p in parts),) + parts[0].shape[1:]))
   labels = np.concatenate([np.asarray(b[1]) for b in batches])
   if images.ndim == 3:
     images = images[..., None]

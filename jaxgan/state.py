@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxgan import losses, models
+from jaxgan import hostmem, losses, models
 from jaxgan.config import Config
 from jaxgan.errors import ConfigError
 
@@ -127,8 +127,15 @@ _ONE_SHOT_CPU_OPTIONS = {"xla_backend_optimization_level": 0,
 def compile_once(fn: Callable, *args: Any, **jit_kwargs: Any) -> Callable:
   """jax.jit(fn, **jit_kwargs) compiled for `args` with options for a program that runs
   once (cheap compilation, unoptimised code) on CPU; as plain jit elsewhere."""
+  return compile_lowered_once(jax.jit(fn, **jit_kwargs).lower(*args))
+
+
+def compile_lowered_once(lowered: Any) -> Callable:
+  """compile_once for an already lowered program (jax.stages.Lowered)."""
   options = _ONE_SHOT_CPU_OPTIONS if jax.default_backend() == "cpu" else {}
-  return jax.jit(fn, **jit_kwargs).lower(*args).compile(options)
+  compiled = lowered.compile(options)
+  hostmem.release_freed_memory()
+  return compiled
 
 
 def initial_state(gan: "GAN", key: jax.Array) -> GANState:

@@ -3,12 +3,14 @@
 Order of decisions (each can fail with a JaxganError *before* the workdir is touched):
   1. validate the config;
   2. load the dataset (IDX folder or tfds) and check the batch fits;
-  3. build the GAN and its pure steps, the initial state from the seed;
-  4. refuse a workdir that another run holds or whose saved config differs in a flag
-     that changes the model (jaxgan/workdir.py); only now lock and create the workdir
-     (--restart moves old contents aside); restore the newest readable checkpoint
-     (resume by default), else start from the initial state;
-  5. loop: train_step (jit once, state donated) → finite check → log · sample grid ·
+  3. refuse a workdir that another run holds or whose saved config differs in a flag
+     that changes the model (jaxgan/workdir.py); checks only, nothing written;
+  4. build the GAN and its pure steps; compile the train step from shapes (before the
+     rest of the memory is allocated: peak RSS), then the initial state from the seed;
+  5. only now lock and create the workdir (--restart moves old contents aside);
+     restore the newest readable checkpoint (resume by default), else start from the
+     initial state;
+  6. loop: train_step (compiled once, state donated) → finite check → log · sample grid ·
      checkpoint, each on its own schedule and on the last step; on SIGTERM/SIGINT,
      checkpoint after the current step and raise Preempted (jaxgan/guard.py).
 """
@@ -18,16 +20,18 @@ from __future__ import annotations
 import json
 import os
 import time
+from typing import Any
 
 import jax
 import numpy as np
 from absl import logging
 
-from jaxgan import data, guard as guard_lib, toy, workdir as workdir_lib, writers
+from jaxgan import (data, guard as guard_lib, hostmem, toy, workdir as workdir_lib,
+                    writers)
 from jaxgan.checkpoint import Checkpoints
 from jaxgan.config import Config
 from jaxgan.eval import runs as eval_runs
-from jaxgan.state import GANState, compile_once, initial_state, make_gan
+from jaxgan.state import GANState, compile_lowered_once, compile_once, make_gan
 from jaxgan.steps import make_steps, repeat_step
 
 SAMPLE_NOISE_STREAM = 1  # fold_in stream of the seed key for the fixed sample noise.
@@ -51,7 +55,8 @@ class StepFunctions:
   the steps left before a log/sample/checkpoint event go one at a time, so every event
   still sees its exact step. The scan body is the same train_step, so the parameters
   are bit-identical to n single steps (tests/test_perf.py checks it). Each length is
-  compiled the first time it is needed, with the state donated.
+  compiled the first time it is needed, with the state donated; after that compilation
+  the heap pages the compiler freed go back to the OS (jaxgan.hostmem).
   """
 
   def __init__(self, train_step, steps_per_call: int):
@@ -59,15 +64,38 @@ class StepFunctions:
     self.single = jax.jit(train_step, donate_argnums=0)
     self.multi = (jax.jit(repeat_step(train_step, steps_per_call), donate_argnums=0)
                   if steps_per_call > 1 else None)
+    self._compiled: dict[str, Any] = {}
+    self._called: set[str] = set()
+
+  def compile(self, state: Any, images: Any, labels: Any = None) -> None:
+    """Compiles every length now, from shapes (jax.ShapeDtypeStruct trees, or arrays):
+    the loop compiles before it allocates the rest of its memory, so the compiler's
+    peak is not stacked on top of it."""
+    for name, fn in (("single", self.single), ("multi", self.multi)):
+      if fn is not None:
+        self._compiled[name] = fn.lower(state, images, labels).compile()
+        hostmem.release_freed_memory()
+
+  def _call(self, name: str, fn, *args):
+    fn = self._compiled.get(name, fn)
+    out = fn(*args)  # A jitted fn compiles on its first call, then dispatches async.
+    if name not in self._called:
+      self._called.add(name)
+      hostmem.release_freed_memory()
+    return out
 
   def advance(self, state: GANState, images: jax.Array, labels: jax.Array | None,
               step: int, until: int):
     """Runs one dispatch from `step` towards `until`; returns (state, metrics, step)."""
     if self.multi is not None and until - step >= self.steps_per_call:
-      state, metrics = self.multi(state, images, labels)
+      state, metrics = self._call("multi", self.multi, state, images, labels)
       return state, metrics, step + self.steps_per_call
-    state, metrics = self.single(state, images, labels)
+    state, metrics = self._call("single", self.single, state, images, labels)
     return state, metrics, step + 1
+
+
+def _shape_of(array: np.ndarray) -> jax.ShapeDtypeStruct:
+  return jax.ShapeDtypeStruct(array.shape, array.dtype)
 
 
 def _write_json(path: str, obj) -> None:
@@ -96,19 +124,26 @@ def _run(config: Config, workdir: str, restart: bool,
   data.check_batch_fits(train_ds, config.batch_size)
   num_steps = config.steps_for(train_ds.num_examples)
 
-  # 3. Model, steps, initial state.
-  gan = make_gan(config, train_ds.image_shape,
-                 train_ds.num_classes if train_ds.labels is not None else 0)
-  steps = make_steps(config, gan, train_ds.num_examples)
-  seed_key = jax.random.PRNGKey(config.seed)
-  state = initial_state(gan, seed_key)
-  evaluate = eval_runs.make_training_eval(config, gan, steps.sample, train_ds)
-
-  # 4. Workdir and resume.
+  # 3. Workdir checks (nothing written).
   lock = workdir_lib.WorkdirLock(workdir)
   lock.check_free()
   if not restart:
     workdir_lib.check_resume_config(workdir, config)
+
+  # 4. Model, steps, initial state. The train step is compiled first, from shapes:
+  # the compiler's ~230 MB peak then sits on the smallest heap (peak RSS of the run).
+  gan = make_gan(config, train_ds.image_shape,
+                 train_ds.num_classes if train_ds.labels is not None else 0)
+  steps = make_steps(config, gan, train_ds.num_examples)
+  seed_key = jax.random.PRNGKey(config.seed)
+  init = jax.jit(gan.init).lower(seed_key)
+  step_fns = StepFunctions(steps.train_step, config.steps_per_call)
+  step_fns.compile(init.out_info, _shape_of(train_ds.images),
+                   _shape_of(train_ds.labels) if gan.num_classes else None)
+  state = compile_lowered_once(init)(seed_key)
+  evaluate = eval_runs.make_training_eval(config, gan, steps.sample, train_ds)
+
+  # 5. Workdir and resume.
   guard.hold(lock.acquire())
   guard.catch_stop_signals()
   if restart and (moved := workdir_lib.move_aside(workdir)):
@@ -128,7 +163,6 @@ def _run(config: Config, workdir: str, restart: bool,
   labels = jax.device_put(train_ds.labels) if gan.num_classes else None
   sample_labels = ((lambda n: np.arange(n, dtype=np.int32) % gan.num_classes)
                    if gan.num_classes else (lambda n: None))
-  step_fns = StepFunctions(steps.train_step, config.steps_per_call)
   sample = jax.jit(steps.sample)
   toy_problem = toy.PROBLEMS.get(train_ds.name)
   # The fixed noise of the sample grids (toy data: of the mode metrics), one small
@@ -161,7 +195,7 @@ def _run(config: Config, workdir: str, restart: bool,
   schedule = (config.log_every, config.sample_every, config.checkpoint_every,
               config.eval_every)
 
-  # 5. The loop. The host keeps its own step counter: no device sync per step.
+  # 6. The loop. The host keeps its own step counter: no device sync per step.
   step = int(state.step)
   logging.info("Training %s on %s (%d examples) for %d steps from step %d.",
                config.model, train_ds.name, train_ds.num_examples, num_steps, step)
