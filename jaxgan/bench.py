@@ -104,10 +104,12 @@ def run_case(name: str, data_dir: str, steps: int, repeats: int,
   from jaxgan import data, models, train
   from jaxgan.config import Config
   from jaxgan.errors import ConfigError
-  from jaxgan.state import initial_state, make_gan
+  from jaxgan.state import compile_lowered_once, make_gan
   from jaxgan.steps import make_steps
 
   process_start = _process_start_time()
+  phases = {"imports_s": time.time() - process_start}  # Python, absl, jax, jaxgan.
+  t = time.perf_counter()
   overrides = dict(CASES[name])
   if overrides["model"] not in models.MODELS:
     raise ConfigError(f"case {name!r} needs model {overrides['model']!r}, which is not "
@@ -120,7 +122,9 @@ def run_case(name: str, data_dir: str, steps: int, repeats: int,
   if data_dir:
     images = data.load_dataset("bench", data_dir, "train").images
   else:  # Synthetic data of MNIST's shape and size, the same code path.
-    images = np.random.default_rng(0).integers(0, 256, (60000, 28, 28, 1), np.uint8)
+    images = data.aligned_empty((60000, 28, 28, 1))
+    images[...] = np.random.default_rng(0).integers(0, 256, images.shape, np.uint8)
+  phases["data_s"] = time.perf_counter() - t
   gan = make_gan(config, images.shape[1:])
   steps_lib = make_steps(config, gan, images.shape[0])
   per_call = config.steps_per_call
@@ -130,38 +134,53 @@ def run_case(name: str, data_dir: str, steps: int, repeats: int,
     pop_members = population.make_members(
         config, [f"seed={','.join(str(i) for i in range(members))}"])
     fn = population.make_population_step(steps_lib.train_step, mesh)
+    t = time.perf_counter()
     state = population.init_population(gan, pop_members)
+    phases["init_s"] = time.perf_counter() - t
     images = population.place_dataset(images, mesh)
-    single_fn = fn
-  else:
+    t = time.perf_counter()
+    compiled = fn.lower(state, images).compile()
+    phases["compile_s"] = time.perf_counter() - t
+    single = compiled
+    advance = lambda state, step: (*compiled(state, images), step + 1)  # noqa: E731
+  else:  # What train.run does, in its order: step compiled from shapes, then init.
+    key = jax.random.PRNGKey(0)
+    t = time.perf_counter()
+    init = jax.jit(gan.init).lower(key)
     fns = train.StepFunctions(steps_lib.train_step, config.steps_per_call)
-    fn = fns.multi or fns.single
-    single_fn = fns.single
-    state = initial_state(gan, jax.random.PRNGKey(0))
+    fns.compile(init.out_info, jax.ShapeDtypeStruct(images.shape, images.dtype))
+    phases["compile_s"] = time.perf_counter() - t  # Tracing and lowering included.
+    t = time.perf_counter()
+    state = compile_lowered_once(init)(key)
+    phases["init_s"] = time.perf_counter() - t
     images = jax.device_put(images)
+
+    def advance(state, step):
+      return fns.advance(state, images, None, step, step + per_call)
   per_dispatch = per_call * max(members, 1)  # Member-steps per dispatch.
 
   t = time.perf_counter()
-  compiled = fn.lower(state, images).compile()
-  compile_s = time.perf_counter() - t
-  state, metrics = compiled(state, images)
+  state, metrics, step = advance(state, 0)
   jax.block_until_ready(metrics)
+  phases["first_step_s"] = time.perf_counter() - t
   startup_s = time.time() - process_start
 
   # XLA counts a scan's body once, so the FLOPs of one step come from the single step.
-  single = compiled if per_call == 1 else single_fn.lower(state, images).compile()
+  if not members:
+    single = (fns.executable("single") if per_call == 1 else
+              fns.single.lower(state, images, None).compile())
   cost = single.cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost
   flops_per_step = float(cost.get("flops", 0.0)) / max(members, 1)  # Per member-step.
   for _ in range(2):  # Warm-up.
-    state, metrics = compiled(state, images)
+    state, metrics, step = advance(state, step)
   jax.block_until_ready(metrics)
   calls = max(1, steps // per_call)
   rates = []
   for _ in range(repeats):
     t = time.perf_counter()
     for _ in range(calls):
-      state, metrics = compiled(state, images)
+      state, metrics, step = advance(state, step)
     jax.block_until_ready(metrics)
     rates.append(calls * per_dispatch / (time.perf_counter() - t))
   steps_per_s = statistics.median(rates)
@@ -170,7 +189,8 @@ def run_case(name: str, data_dir: str, steps: int, repeats: int,
       "steps_per_call": per_call, "members": max(members, 1),
       "steps_per_s": round(steps_per_s, 2),
       "steps_per_s_repeats": [round(r, 2) for r in rates],
-      "compile_s": round(compile_s, 2), "startup_s": round(startup_s, 2),
+      "compile_s": round(phases["compile_s"], 2), "startup_s": round(startup_s, 2),
+      "startup_phases": {k: round(v, 2) for k, v in phases.items()},
       "peak_rss_mb": round(_peak_rss_mb(), 1),
       "gflop_per_step": round(flops_per_step / 1e9, 4),
       "gflop_s": round(steps_per_s * flops_per_step / 1e9, 1),

@@ -68,13 +68,17 @@ class StepFunctions:
     self._called: set[str] = set()
 
   def compile(self, state: Any, images: Any, labels: Any = None) -> None:
-    """Compiles every length now, from shapes (jax.ShapeDtypeStruct trees, or arrays):
-    the loop compiles before it allocates the rest of its memory, so the compiler's
-    peak is not stacked on top of it."""
-    for name, fn in (("single", self.single), ("multi", self.multi)):
-      if fn is not None:
-        self._compiled[name] = fn.lower(state, images, labels).compile()
-        hostmem.release_freed_memory()
+    """Compiles the length the loop runs most (multi if any, else single) now, from
+    shapes (jax.ShapeDtypeStruct trees, or arrays): the loop compiles before it
+    allocates the rest of its memory, so the compiler's peak is not stacked on top of
+    it. With steps_per_call > 1 the single step compiles when first needed."""
+    name, fn = ("multi", self.multi) if self.multi is not None else ("single", self.single)
+    self._compiled[name] = fn.lower(state, images, labels).compile()
+    hostmem.release_freed_memory()
+
+  def executable(self, name: str = "single") -> Any:
+    """The program compile() made ("single", or "multi" with steps_per_call > 1)."""
+    return self._compiled[name]
 
   def _call(self, name: str, fn, *args):
     fn = self._compiled.get(name, fn)
