@@ -11,6 +11,12 @@ runs. The machine's float32 matmul rate is measured in the same run, on the matm
 shapes of the `mlp` model's forward and backward passes, so `matmul_share` (achieved
 GFLOP/s over that rate) is a ratio measured on one machine at one time.
 FLOPs per step come from XLA's cost analysis of the compiled step.
+
+--profile_dir=DIR also traces each case's compilation and 20 steps with jax.profiler
+(Perfetto traces; XLA:CPU's per-kernel events are switched on for the child process)
+and writes DIR/<case>/summary.txt: XLA compile phases, and kernel time per step by
+kernel kind, next to the wall time per step. The profile runs after the timed repeats,
+so it does not change the figures.
 """
 
 from __future__ import annotations
@@ -31,6 +37,9 @@ flags.DEFINE_string("data_dir", "", "IDX folder for real data; default synthetic
 flags.DEFINE_integer("steps", 200, "Train steps per timed repeat.")
 flags.DEFINE_integer("repeats", 5, "Timed repeats; steps_per_s is their median.")
 flags.DEFINE_integer("batch_size", 0, "Override every case's batch size (0 = keep).")
+flags.DEFINE_string("profile_dir", "", "If set: per case, a trace of the train step's "
+                    "XLA compilation and of 20 steps (per-kernel events) under "
+                    "PROFILE_DIR/<case>/, and a summary.txt of where the time goes.")
 flags.DEFINE_string("child", "", "Internal: run one case in this process.")
 FLAGS = flags.FLAGS
 
@@ -93,8 +102,55 @@ def _process_start_time() -> float:
   return time.time() - uptime + start_ticks / os.sysconf("SC_CLK_TCK")
 
 
+def _trace_events(trace_dir: str) -> list[dict]:
+  import glob
+  import gzip
+  paths = glob.glob(os.path.join(trace_dir, "plugins", "profile", "*",
+                                 "perfetto_trace.json.gz"))
+  if not paths:
+    return []
+  with gzip.open(sorted(paths)[-1]) as f:
+    trace = json.load(f)
+  events = trace["traceEvents"] if isinstance(trace, dict) else trace
+  return [e for e in events if e.get("ph") == "X"]
+
+
+_COMPILE_PHASES = ("PjRtCpuClient::Compile", "HLO passes through layout assignment",
+                   "HLO passes after layout assignment", "ThunkEmitter::EmitEntryComputation",
+                   "FusionCompiler::Compile", "JitCompiler::Compile")
+
+
+def summarize_profile(compile_dir: str, steps_dir: str, steps: int,
+                      per_step_s: float) -> str:
+  """Text summary of the two traces written by run_case(profile_dir=...)."""
+  import collections
+  import re
+  lines = ["XLA compilation of the train step (ms; kernels compile in parallel, so the "
+           "phases overlap):"]
+  totals, counts = collections.Counter(), collections.Counter()
+  for e in _trace_events(compile_dir):
+    for phase in _COMPILE_PHASES:
+      if e["name"].startswith(phase):
+        totals[phase] += e.get("dur", 0)
+        counts[phase] += 1
+  for phase in _COMPILE_PHASES:
+    lines.append(f"  {phase:40s} {totals[phase] / 1e3:9.1f}  x{counts[phase]}")
+  kinds = collections.Counter()
+  for e in _trace_events(steps_dir):
+    name = e["name"]
+    if "::" in name or name.startswith(("$", "PjitFunction", "ParseArguments")):
+      continue  # Runtime and Python events; kernels are named after their HLO.
+    kinds[re.sub(r"[.\d]+$", "", name)] += e.get("dur", 0)
+  lines.append(f"Kernel time per step by kind (ms; wall time per step {per_step_s * 1e3:.2f};"
+               " kernels also run concurrently, so the sum can exceed it):")
+  for kind, us in kinds.most_common(15):
+    lines.append(f"  {kind:40s} {us / 1e3 / steps:9.3f}")
+  lines.append(f"  {'sum':40s} {sum(kinds.values()) / 1e3 / steps:9.3f}")
+  return "\n".join(lines) + "\n"
+
+
 def run_case(name: str, data_dir: str, steps: int, repeats: int,
-             batch_size: int = 0) -> dict:
+             batch_size: int = 0, profile_dir: str = "") -> dict:
   """Times case `name` in this process; see the module docstring for the fields."""
   import dataclasses
 
@@ -184,6 +240,34 @@ def run_case(name: str, data_dir: str, steps: int, repeats: int,
     jax.block_until_ready(metrics)
     rates.append(calls * per_dispatch / (time.perf_counter() - t))
   steps_per_s = statistics.median(rates)
+  profile = {}
+  if profile_dir:  # After the timed repeats: the figures above are not traced.
+    out_dir = os.path.join(profile_dir, name)
+    options = jax.profiler.ProfileOptions()
+    options.python_tracer_level = 0  # Python events would crowd out XLA's.
+    options.host_tracer_level = 3
+    jax.clear_caches()  # Else the compilation is served from jax's in-memory caches.
+    lowered = (fn.lower(state, images) if members else
+               fns.multi.lower(state, images, None) if per_call > 1 else
+               fns.single.lower(state, images, None))
+    compile_dir = os.path.join(out_dir, "compile")
+    with jax.profiler.trace(compile_dir, create_perfetto_trace=True,
+                            profiler_options=options):
+      lowered.compile()
+    profiled = 20
+    steps_dir = os.path.join(out_dir, "steps")
+    with jax.profiler.trace(steps_dir, create_perfetto_trace=True,
+                            profiler_options=options):
+      t = time.perf_counter()
+      for _ in range(profiled):
+        state, metrics, step = advance(state, step)
+      jax.block_until_ready(metrics)
+      per_dispatch_s = (time.perf_counter() - t) / profiled
+    summary = summarize_profile(compile_dir, steps_dir, profiled * per_dispatch,
+                                per_dispatch_s / per_dispatch)
+    with open(os.path.join(out_dir, "summary.txt"), "w") as f:
+      f.write(summary)
+    profile = {"profile": os.path.join(out_dir, "summary.txt")}
   return {
       "name": name, "model": config.model, "batch_size": config.batch_size,
       "steps_per_call": per_call, "members": max(members, 1),
@@ -196,6 +280,7 @@ def run_case(name: str, data_dir: str, steps: int, repeats: int,
       "gflop_s": round(steps_per_s * flops_per_step / 1e9, 1),
       "data": "idx:" + data_dir if data_dir else "synthetic",
       "backend": jax.default_backend(),
+      **profile,
   }
 
 
@@ -205,7 +290,7 @@ def main(argv):
   if FLAGS.child:
     try:
       print(json.dumps(run_case(FLAGS.child, FLAGS.data_dir, FLAGS.steps, FLAGS.repeats,
-                                FLAGS.batch_size)))
+                                FLAGS.batch_size, FLAGS.profile_dir)))
     except JaxganError as e:
       print(json.dumps({"name": FLAGS.child, "error": str(e)}))
     return
@@ -219,8 +304,13 @@ def main(argv):
   for name in FLAGS.cases:
     cmd = [sys.executable, "-m", "jaxgan.bench", f"--child={name}",
            f"--data_dir={FLAGS.data_dir}", f"--steps={FLAGS.steps}",
-           f"--repeats={FLAGS.repeats}", f"--batch_size={FLAGS.batch_size}"]
-    out = subprocess.run(cmd, capture_output=True, text=True)
+           f"--repeats={FLAGS.repeats}", f"--batch_size={FLAGS.batch_size}",
+           f"--profile_dir={os.path.abspath(FLAGS.profile_dir) if FLAGS.profile_dir else ''}"]
+    env = dict(os.environ)
+    if FLAGS.profile_dir:  # XLA:CPU emits per-kernel trace events only with this flag.
+      env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") +
+                          " --xla_cpu_enable_xprof_traceme=true").strip()
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
     lines = [l for l in out.stdout.splitlines() if l.startswith("{")]
     if out.returncode or not lines:
       row = {"name": name, "error": (out.stderr.strip().splitlines() or ["failed"])[-1]}

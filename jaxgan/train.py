@@ -81,8 +81,9 @@ class StepFunctions:
     return self._compiled[name]
 
   def _call(self, name: str, fn, *args):
-    fn = self._compiled.get(name, fn)
-    out = fn(*args)  # A jitted fn compiles on its first call, then dispatches async.
+    if name in self._compiled:
+      return self._compiled[name](*args)
+    out = fn(*args)  # Compiles on its first call, then dispatches asynchronously.
     if name not in self._called:
       self._called.add(name)
       hostmem.release_freed_memory()
