@@ -36,7 +36,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxgan.config import FIELDS, Config
 from jaxgan.errors import ConfigError
-from jaxgan.state import GAN, GANState, compile_once
+from jaxgan.state import GAN, GANState, compile_once, step_compiler_options
 from jaxgan.steps import repeat_step
 
 POP, DATA = "pop", "data"  # The mesh's axis names: members, and each batch.
@@ -298,4 +298,5 @@ def make_population_step(train_step: Callable, mesh: Mesh,
   step = repeat_step(train_step, steps_per_call)
   return jax.jit(jax.vmap(step, in_axes=(0, None), spmd_axis_name=POP),
                  in_shardings=(sh["members"], sh["replicated"]),
-                 out_shardings=(sh["members"], sh["replicated"]), donate_argnums=0)
+                 out_shardings=(sh["members"], sh["replicated"]), donate_argnums=0,
+                 compiler_options=step_compiler_options())

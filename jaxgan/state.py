@@ -124,6 +124,18 @@ _ONE_SHOT_CPU_OPTIONS = {"xla_backend_optimization_level": 0,
                          "xla_cpu_use_fusion_emitters": False}
 
 
+# The train step on CPU: XLA's region-based copy insertion proves that the donated
+# parameters are read before the optimizer overwrites them in place, so the mlp step
+# loses 11 parameter copies (and 66 other copies): +6% steps/s for mlp, +9% for a
+# population of 8, in-process A/B runs; the results are bit-identical.
+_STEP_CPU_OPTIONS = {"xla_cpu_copy_insertion_use_region_analysis": True}
+
+
+def step_compiler_options() -> dict[str, Any]:
+  """XLA options for the train step (jax.jit(..., compiler_options=...))."""
+  return dict(_STEP_CPU_OPTIONS) if jax.default_backend() == "cpu" else {}
+
+
 def compile_once(fn: Callable, *args: Any, **jit_kwargs: Any) -> Callable:
   """jax.jit(fn, **jit_kwargs) compiled for `args` with options for a program that runs
   once (cheap compilation, unoptimised code) on CPU; as plain jit elsewhere."""

@@ -31,7 +31,8 @@ from jaxgan import (data, guard as guard_lib, hostmem, toy, workdir as workdir_l
 from jaxgan.checkpoint import Checkpoints
 from jaxgan.config import Config
 from jaxgan.eval import runs as eval_runs
-from jaxgan.state import GANState, compile_lowered_once, compile_once, make_gan
+from jaxgan.state import (GANState, compile_lowered_once, compile_once, make_gan,
+                          step_compiler_options)
 from jaxgan.steps import make_steps, repeat_step
 
 SAMPLE_NOISE_STREAM = 1  # fold_in stream of the seed key for the fixed sample noise.
@@ -61,8 +62,10 @@ class StepFunctions:
 
   def __init__(self, train_step, steps_per_call: int):
     self.steps_per_call = steps_per_call
-    self.single = jax.jit(train_step, donate_argnums=0)
-    self.multi = (jax.jit(repeat_step(train_step, steps_per_call), donate_argnums=0)
+    options = step_compiler_options()
+    self.single = jax.jit(train_step, donate_argnums=0, compiler_options=options)
+    self.multi = (jax.jit(repeat_step(train_step, steps_per_call), donate_argnums=0,
+                          compiler_options=options)
                   if steps_per_call > 1 else None)
     self._compiled: dict[str, Any] = {}
     self._called: set[str] = set()
