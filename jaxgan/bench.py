@@ -243,6 +243,7 @@ def run_case(name: str, data_dir: str, steps: int, repeats: int,
     jax.block_until_ready(metrics)
     rates.append(calls * per_dispatch / (time.perf_counter() - t))
   steps_per_s = statistics.median(rates)
+  peak_rss_mb = _peak_rss_mb()  # Before the profile, which compiles again.
   profile = {}
   if profile_dir:  # After the timed repeats: the figures above are not traced.
     out_dir = os.path.join(profile_dir, name)
@@ -278,7 +279,7 @@ def run_case(name: str, data_dir: str, steps: int, repeats: int,
       "steps_per_s_repeats": [round(r, 2) for r in rates],
       "compile_s": round(phases["compile_s"], 2), "startup_s": round(startup_s, 2),
       "startup_phases": {k: round(v, 2) for k, v in phases.items()},
-      "peak_rss_mb": round(_peak_rss_mb(), 1),
+      "peak_rss_mb": round(peak_rss_mb, 1),
       "gflop_per_step": round(flops_per_step / 1e9, 4),
       "gflop_s": round(steps_per_s * flops_per_step / 1e9, 1),
       "data": "idx:" + data_dir if data_dir else "synthetic",
