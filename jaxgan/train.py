@@ -28,7 +28,6 @@ from absl import logging
 
 from jaxgan import (data, guard as guard_lib, hostmem, toy, workdir as workdir_lib,
                     writers)
-from jaxgan.checkpoint import Checkpoints
 from jaxgan.config import Config
 from jaxgan.eval import runs as eval_runs
 from jaxgan.state import (GANState, compile_lowered_once, compile_once, make_gan,
@@ -151,7 +150,9 @@ def _run(config: Config, workdir: str, restart: bool,
   state = compile_lowered_once(init)(seed_key)
   evaluate = eval_runs.make_training_eval(config, gan, steps.sample, train_ds)
 
-  # 5. Workdir and resume.
+  # 5. Workdir and resume. orbax is imported only now, after the compilation (its ~26 MB
+  # would otherwise sit under the compiler's peak).
+  from jaxgan.checkpoint import Checkpoints
   guard.hold(lock.acquire())
   guard.catch_stop_signals()
   if restart and (moved := workdir_lib.move_aside(workdir)):
