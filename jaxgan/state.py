@@ -142,10 +142,14 @@ def compile_once(fn: Callable, *args: Any, **jit_kwargs: Any) -> Callable:
   return compile_lowered_once(jax.jit(fn, **jit_kwargs).lower(*args))
 
 
+def one_shot_compiler_options() -> dict[str, Any]:
+  """XLA options for a program whose speed does not matter (runs once, or is tiny)."""
+  return dict(_ONE_SHOT_CPU_OPTIONS) if jax.default_backend() == "cpu" else {}
+
+
 def compile_lowered_once(lowered: Any) -> Callable:
   """compile_once for an already lowered program (jax.stages.Lowered)."""
-  options = _ONE_SHOT_CPU_OPTIONS if jax.default_backend() == "cpu" else {}
-  compiled = lowered.compile(options)
+  compiled = lowered.compile(one_shot_compiler_options())
   hostmem.release_freed_memory()
   return compiled
 
