@@ -124,6 +124,11 @@ _ONE_SHOT_CPU_OPTIONS = {"xla_backend_optimization_level": 0,
                          "xla_cpu_use_fusion_emitters": False}
 
 
+def one_shot_compiler_options() -> dict[str, Any]:
+  """XLA options for a program whose speed does not matter (runs once, or is tiny)."""
+  return dict(_ONE_SHOT_CPU_OPTIONS) if jax.default_backend() == "cpu" else {}
+
+
 # The train step on CPU: XLA's region-based copy insertion proves that the donated
 # parameters are read before the optimizer overwrites them in place, so the mlp step
 # loses 11 parameter copies (and 66 other copies): +6% steps/s for mlp, +9% for a
@@ -142,11 +147,6 @@ def compile_once(fn: Callable, *args: Any, **jit_kwargs: Any) -> Callable:
   return compile_lowered_once(jax.jit(fn, **jit_kwargs).lower(*args))
 
 
-def one_shot_compiler_options() -> dict[str, Any]:
-  """XLA options for a program whose speed does not matter (runs once, or is tiny)."""
-  return dict(_ONE_SHOT_CPU_OPTIONS) if jax.default_backend() == "cpu" else {}
-
-
 def compile_lowered_once(lowered: Any) -> Callable:
   """compile_once for an already lowered program (jax.stages.Lowered)."""
   compiled = lowered.compile(one_shot_compiler_options())
@@ -156,7 +156,7 @@ def compile_lowered_once(lowered: Any) -> Callable:
 
 def initial_state(gan: "GAN", key: jax.Array) -> GANState:
   """gan.init(key), compiled as a one-shot program (eager init compiles op by op and is
-  ~4x slower still)."""
+  ~5x slower still)."""
   return compile_once(gan.init, key)(key)
 
 
