@@ -57,3 +57,13 @@ def trained_tiny_classifier():
                                  learning_rate=3e-3, log=lambda *_: None)
     _CACHE["tiny"] = (data_dir, model)
   return _CACHE["tiny"]
+
+
+def cached_tiny_classifier(root) -> tuple[str, object, str]:
+  """(data_dir, classifier, cache): the tiny classifier saved in the classifier cache
+  folder root/classifiers, where training runs look it up (--classifier_dir)."""
+  from jaxgan.eval import classifier as clf
+  data_dir, model = trained_tiny_classifier()
+  cache = os.path.join(str(root), "classifiers")
+  clf.save_classifier(model, clf.cache_path("tiny", cache))
+  return data_dir, model, cache

@@ -11,7 +11,6 @@ import pytest
 from jaxgan import data, train
 from jaxgan.config import Config
 from jaxgan.errors import EvalError
-from jaxgan.eval import classifier as clf
 from jaxgan.eval import evaluator as evaluator_lib
 from jaxgan.eval import runs
 
@@ -27,9 +26,7 @@ def setup(tmp_path_factory):
   """A tiny IDX dataset, its classifier in a cache folder, and a 2-step run with
   --eval_every=2 (so it evaluates once, at step 2)."""
   root = tmp_path_factory.mktemp("eval")
-  data_dir, model = eval_fixtures.trained_tiny_classifier()
-  cache = str(root / "classifiers")
-  clf.save_classifier(model, clf.cache_path("tiny", cache))
+  data_dir, model, cache = eval_fixtures.cached_tiny_classifier(root)
   config = Config(dataset="tiny", data_dir=data_dir, latent_dim=4, batch_size=8,
                   num_steps=2, log_every=1, sample_every=0, checkpoint_every=1,
                   eval_every=2, eval_num_samples=20, classifier_dir=cache)

@@ -13,7 +13,6 @@ import pytest
 
 from jaxgan import population, sweep
 from jaxgan.config import Config
-from jaxgan.eval import classifier as clf
 from jaxgan.eval import members as eval_members
 from jaxgan.eval import runs
 from jaxgan.state import make_gan
@@ -26,9 +25,7 @@ import eval_fixtures
 def evaluated(tmp_path_factory):
   """A 2-step population of 2 seeds on the tiny 3-class dataset, evaluated at step 2."""
   root = tmp_path_factory.mktemp("sweep_eval")
-  data_dir, model = eval_fixtures.trained_tiny_classifier()
-  cache = str(root / "classifiers")
-  clf.save_classifier(model, clf.cache_path("tiny", cache))
+  data_dir, _, cache = eval_fixtures.cached_tiny_classifier(root)
   config = Config(dataset="tiny", data_dir=data_dir, latent_dim=4, batch_size=8,
                   num_steps=2, log_every=1, sample_every=0, checkpoint_every=0,
                   eval_every=2, eval_num_samples=20, classifier_dir=cache,
