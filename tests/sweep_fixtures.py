@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import struct
 
@@ -35,3 +36,10 @@ def tiny_config(data_dir: str, **overrides) -> Config:
               checkpoint_every=0, sample_grid=2)
   base.update(overrides)
   return Config(**base)
+
+
+def read_results(workdir: str) -> list[dict]:
+  """The rows of a sweep's results CSV (jaxgan.sweep.RESULTS_CSV), best rank first."""
+  from jaxgan import sweep
+  with open(os.path.join(workdir, sweep.RESULTS_CSV)) as f:
+    return list(csv.DictReader(f))

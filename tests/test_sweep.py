@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 import os
@@ -15,7 +14,7 @@ import pytest
 from jaxgan import sweep
 from jaxgan.errors import WorkdirError
 
-from sweep_fixtures import tiny_config, tiny_idx_dir
+from sweep_fixtures import read_results, tiny_config, tiny_idx_dir
 
 SPECS = ("lr_d=1e-4,3e-4", "seed=0,1")
 
@@ -50,8 +49,7 @@ def test_each_member_gets_its_own_sample_grid(finished):
 
 def test_results_table_ranks_members_by_the_metric(finished):
   _, workdir, _ = finished
-  with open(os.path.join(workdir, sweep.RESULTS_CSV)) as f:
-    rows = list(csv.DictReader(f))
+  rows = read_results(workdir)
   assert [int(r["rank"]) for r in rows] == [1, 2, 3, 4]
   assert sorted(int(r["member"]) for r in rows) == [0, 1, 2, 3]
   g = [float(r["g_loss"]) for r in rows]
@@ -148,8 +146,7 @@ def test_toy_sweep_logs_each_members_mode_metrics_from_its_own_samples(toy_sweep
 
 def test_toy_sweep_ranks_by_a_mode_metric_higher_first(toy_sweep):
   _, workdir, _ = toy_sweep
-  with open(os.path.join(workdir, sweep.RESULTS_CSV)) as f:
-    rows = list(csv.DictReader(f))
+  rows = read_results(workdir)
   hq = [float(r["high_quality_pct"]) for r in rows]
   assert hq == sorted(hq, reverse=True) and "modes_covered" in rows[0]
 

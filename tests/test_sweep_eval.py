@@ -3,7 +3,6 @@ evaluation of each member, ranking by FID."""
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 
@@ -19,6 +18,7 @@ from jaxgan.state import make_gan
 from jaxgan.steps import make_steps
 
 import eval_fixtures
+from sweep_fixtures import read_results
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +72,7 @@ def test_each_member_equals_the_single_run_evaluation_of_its_parameters(evaluate
 
 def test_results_are_ranked_by_fid_by_default(evaluated):
   _, workdir, _ = evaluated
-  with open(os.path.join(workdir, sweep.RESULTS_CSV)) as f:
-    rows = list(csv.DictReader(f))
+  rows = read_results(workdir)
   fid = [float(r["eval/fid"]) for r in rows]
   assert fid == sorted(fid) and list(rows[0])[:4] == ["rank", "member", "seed", "eval/fid"]
   last = {r["member"]: r["eval/fid"] for r in _records(workdir) if "eval/fid" in r}
