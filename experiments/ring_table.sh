@@ -12,4 +12,4 @@ for variant in vanilla feature_matching minibatch_disc; do
         --seed=$seed --workdir=$dir 2>&1 | grep -E "modes covered" | tail -1
   done
 done
-python -m jaxgan.toy_table "$runs"
+python -m jaxgan.cli.toy_table "$runs"

@@ -1,25 +1,39 @@
-"""The run configuration: one frozen dataclass, validated once.
+"""The run configuration: one frozen dataclass, validated once, and its command line.
 
 Library code takes a `Config` (never absl FLAGS), so it can be built in a notebook:
 
     cfg = Config(dataset="mnist", num_steps=1000)
     cfg.validate()
 
-`from_flags` builds one from parsed absl flags; main.py is its only caller.
+Each field carries its flag's help text, so a field is a flag: `define_flags()` declares
+one absl flag per field (same name, type and default) and `from_flags` builds the Config
+back from them. The command-line programs (jaxgan.cli) are the only callers of both.
+
+Command-line rule: a flag overrides any earlier setting of it, flagfiles included
+(absl's own rule). `--num_steps` and `--num_epochs` are one setting, the run's length,
+in two units: whichever of them comes last on the command line (flagfiles expanded in
+place) decides it, and the other is set to 0. So
+`--flagfile=experiments/mnist.flags --num_steps=30` trains 30 steps even though the
+flagfile says `--num_epochs=200`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
-from typing import Any
+from typing import Any, Callable, Sequence
 
 from jaxgan.errors import ConfigError
 
 UPDATE_ORDERS = ("d_then_g", "g_then_d", "simultaneous")
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
-NOISES = ("", "normal", "uniform")
+RUN_LENGTH = ("num_steps", "num_epochs")
+
+
+def _field(default: Any, help: str) -> Any:  # noqa: A002 (absl's name for it)
+  return dataclasses.field(default=default, metadata={"help": help})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,187 +41,94 @@ class Config:
   """Everything that determines a run. Field names equal the flag names."""
 
   # Data.
-  dataset: str = "mnist"
-  data_dir: str = ""  # A folder of IDX files; when set, no tfds download is attempted.
+  dataset: str = _field("mnist", "tfds dataset name (e.g. mnist, fashion_mnist) or a toy "
+                        "dataset (toy_ring8, toy_grid25, toy_gauss1d). Not used with "
+                        "--data_dir, whose data is named after its folder.")
+  data_dir: str = _field("", "Folder with MNIST-format IDX files "
+                         "(train-images-idx3-ubyte[.gz], ...), read directly, no "
+                         "download; the data is named after the folder "
+                         "(.../fashion-mnist -> fashion_mnist).")
   # Model and objective.
-  model: str = "mlp"
-  loss: str = "non_saturating"
-  latent_dim: int = 100
+  model: str = _field("mlp", "Model: mlp (PyTorch-GAN gan.py), paper_mlp, dcgan "
+                      "(28x28 / 32x32) or toy_mlp (toy_* datasets).")
+  loss: str = _field("non_saturating", "GAN loss: non_saturating, minimax, lsgan, wgan "
+                     "(weight clipping), wgan_gp (gradient penalty) or hinge.")
+  latent_dim: int = _field(100, "Dimension of z.")
   # Algorithm 1 of Goodfellow et al. 2014.
-  num_d_steps: int = 1  # k: D updates per G update.
-  update_order: str = "d_then_g"
-  batch_size: int = 64
-  num_steps: int = 0  # Train steps (one step = k D updates + one G update).
-  num_epochs: float = 0.0  # Used when num_steps is 0: epochs of D's real batches.
+  num_d_steps: int = _field(1, "k: D updates per G update.")
+  update_order: str = _field("d_then_g", "d_then_g (Algorithm 1), g_then_d "
+                             "(PyTorch-GAN) or simultaneous (the paper's code).")
+  batch_size: int = _field(64, "Minibatch size m.")
+  num_steps: int = _field(0, "Train steps (k D updates + 1 G update each). The later "
+                          "of --num_steps and --num_epochs on the command line wins.")
+  num_epochs: float = _field(0.0, "Epochs of D's real batches, used instead of "
+                             "--num_steps; the later of the two on the command line wins.")
   # Optimizers (separate learning rates for G and D; the rest shared).
-  optimizer: str = "adam"
-  lr_g: float = 2e-4
-  lr_d: float = 2e-4
-  b1: float = 0.5
-  b2: float = 0.999
-  momentum: float = 0.5  # sgd only.
-  final_momentum: float = 0.5  # sgd: momentum ramps linearly to this ...
-  momentum_ramp_steps: int = 0  # ... over this many optimizer updates (0 = constant).
-  lr_decay: float = 1.0  # sgd: lr_t = max(lr / lr_decay**t, min_lr) (paper: 1.000004).
-  min_lr: float = 0.0
-  # GAN variants (issue 4; jaxgan/losses.py, layers.py, dcgan.py, toy.py).
-  label_smoothing: float = 0.0  # One-sided: D's real target is 1 - this (BCE losses).
-  gp_weight: float = 10.0  # λ of WGAN-GP's gradient penalty (--loss=wgan_gp).
-  clip_value: float = 0.01  # c of WGAN's weight clipping (--loss=wgan).
-  feature_matching: bool = False  # G matches the mean of D's feature layer instead.
-  minibatch_kernels: int = 0  # Minibatch discrimination kernels B in D (0 = off).
-  minibatch_kernel_dim: int = 5  # ... and their dimension C.
-  d_norm: str = "batch"  # dcgan D's normalisation: batch, layer or none.
-  g_ema_decay: float = 0.0  # EMA of G's weights for samples/evaluation (0 = off).
-  noise: str = ""  # z's distribution: normal or uniform ("" = the model's own).
-  conditional: bool = False  # Class-conditional G and D (the dataset's labels).
+  optimizer: str = _field("adam", "adam, sgd (momentum, lr decay) or rmsprop (WGAN).")
+  lr_g: float = _field(2e-4, "Generator learning rate.")
+  lr_d: float = _field(2e-4, "Discriminator learning rate.")
+  b1: float = _field(0.5, "Adam beta1.")
+  b2: float = _field(0.999, "Adam beta2.")
+  momentum: float = _field(0.5, "SGD initial momentum.")
+  final_momentum: float = _field(0.5, "SGD momentum after the ramp.")
+  momentum_ramp_steps: int = _field(0, "SGD: updates over which momentum ramps linearly "
+                                    "to --final_momentum (0 = constant).")
+  lr_decay: float = _field(1.0, "SGD: lr is divided by this after each update "
+                           "(the paper: 1.000004).")
+  min_lr: float = _field(0.0, "SGD: floor of the decayed learning rate.")
+  # GAN variants.
+  label_smoothing: float = _field(0.0, "One-sided label smoothing: D's target for real "
+                                  "data is 1 - this (BCE losses only).")
+  gp_weight: float = _field(10.0, "WGAN-GP gradient-penalty weight lambda.")
+  clip_value: float = _field(0.01, "WGAN weight-clipping bound c.")
+  feature_matching: bool = _field(False, "G minimises the distance between D's mean "
+                                  "features on real and fake data (Salimans et al.).")
+  minibatch_kernels: int = _field(0, "Minibatch discrimination kernels B in D's last "
+                                  "layer (0 = off).")
+  minibatch_kernel_dim: int = _field(5, "Minibatch discrimination kernel dimension C.")
+  d_norm: str = _field("batch", "dcgan D normalisation: batch, layer or none.")
+  g_ema_decay: float = _field(0.0, "Decay of the EMA of G's weights used for samples "
+                              "and evaluation (0 = off; e.g. 0.999).")
+  noise: str = _field("", "z distribution: normal or uniform (empty = the model's own).")
+  conditional: bool = _field(False, "Class-conditional G and D: both take the label as "
+                             "a one-hot input (Mirza & Osindero 2014).")
   # Randomness.
-  seed: int = 0
+  seed: int = _field(0, "Random seed: init, noise and data order.")
   # Loop schedule (0 = never; every schedule also fires on the last step).
-  log_every: int = 100
-  sample_every: int = 400
-  checkpoint_every: int = 1000
-  sample_grid: int = 5  # Sample grids are sample_grid x sample_grid images.
-  max_checkpoints: int = 3
+  log_every: int = _field(100, "Log metrics every N steps (0 = never).")
+  sample_every: int = _field(400, "Save a sample grid every N steps (0 = never).")
+  checkpoint_every: int = _field(1000, "Checkpoint every N steps (and always at the "
+                                 "end and on a stop signal).")
+  sample_grid: int = _field(5, "Sample grids are N x N images (1 to 32).")
+  max_checkpoints: int = _field(3, "Checkpoints kept.")
   # Performance: train steps per jit dispatch (lax.scan); results are bit-identical.
-  steps_per_call: int = 1
-  # Evaluation (jaxgan/eval): FID, KID, IS, Parzen, modes every N steps (0 = never).
-  eval_every: int = 0
-  eval_num_samples: int = 10000  # Generated samples per evaluation.
-  eval_parzen: bool = True  # Also the paper's Parzen-window estimate (seconds more).
-  classifier_dir: str = ""  # Classifier cache ('' = ~/.cache/jaxgan/classifiers).
-  # Sweeps (population.py, sweep.py): NAME=V1,V2,... specs, trained as one population.
-  sweep: tuple[str, ...] = ()
-  sweep_metric: str = ""  # Ranks sweep members; "" = fid when evaluated, else g_loss.
-  mesh_shape: str = ""  # POP,DATA devices of the population mesh; "" = automatic.
+  steps_per_call: int = _field(1, "Train steps per jit dispatch (lax.scan); same "
+                               "results, less dispatch overhead.")
+  # Evaluation (jaxgan.eval): FID, KID, IS, Parzen, modes every N steps (0 = never).
+  eval_every: int = _field(0, "Evaluate (FID, KID, IS, Parzen, modes) every N steps "
+                           "(0 = never); needs `python -m jaxgan.classifier` first.")
+  eval_num_samples: int = _field(10000, "Generated samples per evaluation.")
+  eval_parzen: bool = _field(True, "Include the Parzen-window estimate.")
+  classifier_dir: str = _field("", "Evaluation classifier cache (default "
+                               "~/.cache/jaxgan/classifiers).")
+  # Sweeps: NAME=V1,V2,... specs, trained as one population (jaxgan.sweep).
+  sweep: tuple[str, ...] = _field((), "NAME=V1,V2,...: train the cartesian product of "
+                                  "all --sweep values as one vmapped population (e.g. "
+                                  "--sweep=lr_d=1e-4,2e-4 --sweep=seed=0,1). Sweepable: "
+                                  "seed, lr_g, lr_d, b1, b2 (adam), momentum (sgd, no "
+                                  "ramp).")
+  sweep_metric: str = _field("", "Metric that ranks sweep members; default: eval/fid "
+                             "when evaluated, modes_covered on toy data, else none "
+                             "(the table is not ranked).")
+  mesh_shape: str = _field("", "POP,DATA: devices for sweep members and for each "
+                           "batch (product = device count); empty = automatic.")
 
-  # ------------------------------------------------------------------ validation
-  def validate(self) -> "Config":
-    """Raises ConfigError naming the flag and the expected value; returns self."""
-    # Imported here: the registries import this module's neighbours.
-    from jaxgan import data, losses, models
-
-    def need(cond: bool, flag: str, value: Any, expected: str) -> None:
-      if not cond:
-        raise ConfigError(f"--{flag}={value!r} is invalid: expected {expected}.")
-
-    # Types first (a Config built in Python can hold anything), so that every check
-    # below compares numbers with numbers. A field's type is its default's type.
-    for field in dataclasses.fields(self):
-      value, kind = getattr(self, field.name), type(field.default)
-      if kind is float:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-      elif kind is int:
-        ok = isinstance(value, int) and not isinstance(value, bool)
-      else:
-        ok = isinstance(value, kind)
-      need(ok, field.name, value, f"a{'n' if kind is int else ''} {kind.__name__}")
-
-    need(self.model in models.MODELS, "model", self.model,
-         f"one of {sorted(models.MODELS)}")
-    need(self.loss in losses.LOSSES, "loss", self.loss,
-         f"one of {sorted(losses.LOSSES)}")
-    need(self.update_order in UPDATE_ORDERS, "update_order", self.update_order,
-         f"one of {list(UPDATE_ORDERS)}")
-    need(self.optimizer in OPTIMIZERS, "optimizer", self.optimizer,
-         f"one of {list(OPTIMIZERS)}")
-    if not self.data_dir:
-      data.check_dataset_name(self.dataset)
-    for name in ("latent_dim", "num_d_steps", "batch_size", "sample_grid",
-                 "max_checkpoints", "steps_per_call"):
-      value = getattr(self, name)
-      need(isinstance(value, int) and value >= 1, name, value, "an integer >= 1")
-    for name in ("num_steps", "log_every", "sample_every", "checkpoint_every",
-                 "eval_every"):
-      value = getattr(self, name)
-      need(isinstance(value, int) and value >= 0, name, value, "an integer >= 0")
-    need(isinstance(self.eval_num_samples, int) and self.eval_num_samples >= 10,
-         "eval_num_samples", self.eval_num_samples,
-         "an integer >= 10 (the Inception Score uses 10 splits)")
-    need(self.num_steps > 0 or self.num_epochs > 0, "num_steps", self.num_steps,
-         "a positive number of steps (or a positive --num_epochs)")
-    need(math.isfinite(self.num_epochs) and self.num_epochs >= 0, "num_epochs",
-         self.num_epochs, "a finite number >= 0")
-    for name in ("lr_g", "lr_d"):
-      value = getattr(self, name)
-      need(math.isfinite(value) and value > 0, name, value,
-           "a finite learning rate > 0")
-    for name in ("b1", "b2", "momentum", "final_momentum"):
-      value = getattr(self, name)
-      need(math.isfinite(value) and 0 <= value < 1, name, value,
-           "a number in [0, 1)")
-    need(self.momentum_ramp_steps >= 0, "momentum_ramp_steps",
-         self.momentum_ramp_steps, "an integer >= 0")
-    need(math.isfinite(self.lr_decay) and self.lr_decay >= 1, "lr_decay",
-         self.lr_decay, "a factor >= 1 (1 = no decay)")
-    need(math.isfinite(self.min_lr) and self.min_lr >= 0, "min_lr", self.min_lr,
-         "a number >= 0")
-    need(math.isfinite(self.label_smoothing) and 0 <= self.label_smoothing < 1,
-         "label_smoothing", self.label_smoothing, "a number in [0, 1)")
-    if self.label_smoothing and not losses.LOSSES[self.loss].cross_entropy:
-      raise ConfigError(
-          f"--label_smoothing={self.label_smoothing} cannot be combined with "
-          f"--loss={self.loss}: one-sided label smoothing changes the cross-entropy "
-          "target of real data; use --loss=non_saturating or minimax, or "
-          "--label_smoothing=0.")
-    need(math.isfinite(self.gp_weight) and self.gp_weight >= 0, "gp_weight",
-         self.gp_weight, "a finite number >= 0")
-    need(math.isfinite(self.clip_value) and self.clip_value > 0, "clip_value",
-         self.clip_value, "a finite number > 0")
-    need(isinstance(self.minibatch_kernels, int) and self.minibatch_kernels >= 0,
-         "minibatch_kernels", self.minibatch_kernels, "an integer >= 0 (0 = off)")
-    need(isinstance(self.minibatch_kernel_dim, int) and self.minibatch_kernel_dim >= 1,
-         "minibatch_kernel_dim", self.minibatch_kernel_dim, "an integer >= 1")
-    from jaxgan import dcgan
-    need(self.d_norm in dcgan.D_NORMS, "d_norm", self.d_norm,
-         f"one of {list(dcgan.D_NORMS)}")
-    need(math.isfinite(self.g_ema_decay) and 0 <= self.g_ema_decay < 1, "g_ema_decay",
-         self.g_ema_decay, "a number in [0, 1) (0 = no EMA)")
-    need(self.noise in NOISES, "noise", self.noise,
-         "'normal', 'uniform' or '' (the model's own)")
-    if self.loss == "wgan_gp" and (
-        self.minibatch_kernels or (self.model == "dcgan" and self.d_norm == "batch")):
-      raise ConfigError(
-          f"--loss=wgan_gp needs a D that treats examples independently, but "
-          f"--minibatch_kernels={self.minibatch_kernels} --model={self.model} "
-          f"--d_norm={self.d_norm} couples the examples of a batch, so the gradient "
-          "penalty would not be per example; use --minibatch_kernels=0 and, for "
-          "dcgan, --d_norm=layer (Gulrajani et al.) or --d_norm=none.")
-    need(isinstance(self.seed, int) and 0 <= self.seed < 2**32, "seed", self.seed,
-         "an integer in [0, 2**32)")
-    # The step counter and the batch number (step * k + i) are int32 on the device.
-    need(self.num_steps * self.num_d_steps < 2**31, "num_steps", self.num_steps,
-         f"at most {2**31 // self.num_d_steps - 1} with --num_d_steps="
-         f"{self.num_d_steps} (the step counter is int32)")
-    if self.num_steps > 0 and self.num_epochs > 0:
-      raise ConfigError(
-          f"--num_steps={self.num_steps} and --num_epochs={self.num_epochs} contradict "
-          "each other: set one of them (the other to 0).")
-    if self.optimizer != "sgd":
-      for name, neutral in (("lr_decay", 1.0), ("min_lr", 0.0),
-                            ("momentum_ramp_steps", 0)):
-        if getattr(self, name) != neutral:
-          raise ConfigError(
-              f"--{name}={getattr(self, name)!r} only applies to --optimizer=sgd, but "
-              f"--optimizer={self.optimizer!r}; drop it or set it to {neutral}.")
-    else:
-      for name in ("lr_g", "lr_d"):
-        need(self.min_lr <= getattr(self, name), "min_lr", self.min_lr,
-             f"a floor at most --{name}={getattr(self, name)} (the decayed rate "
-             "never goes below it)")
-    if self.update_order == "simultaneous" and self.num_d_steps != 1:
-      raise ConfigError(
-          f"--num_d_steps={self.num_d_steps} cannot be combined with "
-          "--update_order=simultaneous: a simultaneous update applies one D and one "
-          "G gradient from the same minibatch; use --num_d_steps=1 or another "
-          "--update_order.")
-    if self.sweep:
-      from jaxgan import population  # Checks the sweep specs' syntax and names.
-      population.parse_sweep(self.sweep)
-    if self.mesh_shape:
-      from jaxgan import population
-      population.parse_mesh_shape(self.mesh_shape)
-    return self
+  # ------------------------------------------------------------------ derived
+  @property
+  def data_name(self) -> str:
+    """The data's own name: the --data_dir folder's name, else --dataset."""
+    from jaxgan.data import data_name
+    return data_name(self.dataset, self.data_dir)
 
   def steps_for(self, num_examples: int) -> int:
     """Number of train steps: --num_steps, or --num_epochs of D's real batches."""
@@ -219,16 +140,339 @@ class Config:
   def to_json(self) -> str:
     return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
 
+  # ------------------------------------------------------------------ validation
+  def validate(self) -> "Config":
+    """Raises ConfigError naming the flag and the expected value; returns self."""
+    _validate(self)
+    return self
+
 
 FIELDS = tuple(f.name for f in dataclasses.fields(Config))
 
+# Values whose cost would be absurd (memory, compile time, a picture nobody can open)
+# are refused like any other bad value: field -> (largest accepted, why).
+MAXIMA = {
+    "sample_grid": (32, "a grid of at most 32 x 32 images"),
+    "latent_dim": (4096, "z of at most 4096 dimensions"),
+    "batch_size": (65536, "at most 65536 examples per batch"),
+    "num_d_steps": (100, "at most 100 D updates per step (each is traced into the step)"),
+    "minibatch_kernels": (1024, "at most 1024 minibatch kernels"),
+    "minibatch_kernel_dim": (256, "kernels of at most 256 dimensions"),
+    "steps_per_call": (10000, "at most 10000 steps per dispatch"),
+    "eval_num_samples": (100_000, "at most 100000 samples per evaluation (they are "
+                         "held on the host at once)"),
+    "max_checkpoints": (1000, "at most 1000 checkpoints kept"),
+}
 
-def from_flags(flag_values: Any) -> Config:
-  """Builds a Config from parsed absl flags whose names equal the field names."""
+
+def _validate(c: Config) -> None:
+  # Imported here: the registries import jax and flax, which the flag parser must not
+  # wait for (--help).
+  from jaxgan import data, losses, models
+
+  def need(cond: bool, flag: str, value: Any, expected: str) -> None:
+    if not cond:
+      raise ConfigError(f"--{flag}={value!r} is invalid: expected {expected}.")
+
+  # Types first (a Config built in Python can hold anything), so that every check
+  # below compares numbers with numbers. A field's type is its default's type.
+  for field in dataclasses.fields(c):
+    value, kind = getattr(c, field.name), type(field.default)
+    if kind is float:
+      ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif kind is int:
+      ok = isinstance(value, int) and not isinstance(value, bool)
+    elif kind is tuple:
+      ok = isinstance(value, tuple) and all(isinstance(v, str) for v in value)
+    else:
+      ok = isinstance(value, kind)
+    need(ok, field.name, value, f"a{'n' if kind is int else ''} {kind.__name__}")
+
+  need(c.model in models.MODELS, "model", c.model, f"one of {sorted(models.MODELS)}")
+  need(c.loss in losses.LOSSES, "loss", c.loss, f"one of {sorted(losses.LOSSES)}")
+  need(c.update_order in UPDATE_ORDERS, "update_order", c.update_order,
+       f"one of {list(UPDATE_ORDERS)}")
+  need(c.optimizer in OPTIMIZERS, "optimizer", c.optimizer, f"one of {list(OPTIMIZERS)}")
+  if c.data_dir:
+    if data.is_toy(c.dataset):
+      raise ConfigError(
+          f"--dataset={c.dataset} is a generated toy dataset, but --data_dir="
+          f"{c.data_dir!r} names a folder of image files: drop --data_dir, or drop "
+          "--dataset to train on the folder's images.")
+  else:
+    data.check_dataset_name(c.dataset)
+  for name in ("latent_dim", "num_d_steps", "batch_size", "sample_grid",
+               "max_checkpoints", "steps_per_call"):
+    need(getattr(c, name) >= 1, name, getattr(c, name), "an integer >= 1")
+  for name in ("num_steps", "log_every", "sample_every", "checkpoint_every",
+               "eval_every"):
+    need(getattr(c, name) >= 0, name, getattr(c, name), "an integer >= 0")
+  need(c.eval_num_samples >= 10, "eval_num_samples", c.eval_num_samples,
+       "an integer >= 10 (the Inception Score uses 10 splits)")
+  for name, (largest, what) in MAXIMA.items():
+    need(getattr(c, name) <= largest, name, getattr(c, name), what)
+  need(c.num_steps > 0 or c.num_epochs > 0, "num_steps", c.num_steps,
+       "a positive number of steps (or a positive --num_epochs)")
+  need(math.isfinite(c.num_epochs) and c.num_epochs >= 0, "num_epochs", c.num_epochs,
+       "a finite number >= 0")
+  for name in ("lr_g", "lr_d"):
+    value = getattr(c, name)
+    need(math.isfinite(value) and value > 0, name, value, "a finite learning rate > 0")
+  for name in ("b1", "b2", "momentum", "final_momentum"):
+    value = getattr(c, name)
+    need(math.isfinite(value) and 0 <= value < 1, name, value, "a number in [0, 1)")
+  need(c.momentum_ramp_steps >= 0, "momentum_ramp_steps", c.momentum_ramp_steps,
+       "an integer >= 0")
+  need(math.isfinite(c.lr_decay) and c.lr_decay >= 1, "lr_decay", c.lr_decay,
+       "a factor >= 1 (1 = no decay)")
+  need(math.isfinite(c.min_lr) and c.min_lr >= 0, "min_lr", c.min_lr, "a number >= 0")
+  need(math.isfinite(c.label_smoothing) and 0 <= c.label_smoothing < 1,
+       "label_smoothing", c.label_smoothing, "a number in [0, 1)")
+  if c.label_smoothing and not losses.LOSSES[c.loss].cross_entropy:
+    raise ConfigError(
+        f"--label_smoothing={c.label_smoothing} cannot be combined with "
+        f"--loss={c.loss}: one-sided label smoothing changes the cross-entropy "
+        "target of real data; use --loss=non_saturating or minimax, or "
+        "--label_smoothing=0.")
+  need(math.isfinite(c.gp_weight) and c.gp_weight >= 0, "gp_weight", c.gp_weight,
+       "a finite number >= 0")
+  need(math.isfinite(c.clip_value) and c.clip_value > 0, "clip_value", c.clip_value,
+       "a finite number > 0")
+  need(c.minibatch_kernels >= 0, "minibatch_kernels", c.minibatch_kernels,
+       "an integer >= 0 (0 = off)")
+  need(c.minibatch_kernel_dim >= 1, "minibatch_kernel_dim", c.minibatch_kernel_dim,
+       "an integer >= 1")
+  need(c.d_norm in models.dcgan.D_NORMS, "d_norm", c.d_norm,
+       f"one of {list(models.dcgan.D_NORMS)}")
+  need(math.isfinite(c.g_ema_decay) and 0 <= c.g_ema_decay < 1, "g_ema_decay",
+       c.g_ema_decay, "a number in [0, 1) (0 = no EMA)")
+  need(c.noise in ("",) + models.NOISES, "noise", c.noise,
+       "'normal', 'uniform' or '' (the model's own)")
+  spec = models.MODELS[c.model]
+  if c.loss == "wgan_gp" and spec.couples_batch(models.ModelOptions.from_config(c)):
+    raise ConfigError(
+        f"--loss=wgan_gp needs a D that treats examples independently, but "
+        f"--minibatch_kernels={c.minibatch_kernels} --model={c.model} "
+        f"--d_norm={c.d_norm} couples the examples of a batch, so the gradient "
+        "penalty would not be per example; use --minibatch_kernels=0 and, for "
+        "dcgan, --d_norm=layer (Gulrajani et al.) or --d_norm=none.")
+  need(0 <= c.seed < 2**32, "seed", c.seed, "an integer in [0, 2**32)")
+  # The step counter and the batch number (step * k + i) are int32 on the device.
+  need(c.num_steps * c.num_d_steps < 2**31, "num_steps", c.num_steps,
+       f"at most {2**31 // c.num_d_steps - 1} with --num_d_steps={c.num_d_steps} "
+       "(the step counter is int32)")
+  if c.num_steps > 0 and c.num_epochs > 0:
+    raise ConfigError(
+        f"--num_steps={c.num_steps} and --num_epochs={c.num_epochs} contradict each "
+        "other: set one of them (the other to 0). On the command line the later of "
+        "the two wins.")
+  if c.optimizer != "sgd":
+    for name, neutral in (("lr_decay", 1.0), ("min_lr", 0.0), ("momentum_ramp_steps", 0)):
+      if getattr(c, name) != neutral:
+        raise ConfigError(
+            f"--{name}={getattr(c, name)!r} only applies to --optimizer=sgd, but "
+            f"--optimizer={c.optimizer!r}; drop it or set it to {neutral}.")
+  else:
+    for name in ("lr_g", "lr_d"):
+      need(c.min_lr <= getattr(c, name), "min_lr", c.min_lr,
+           f"a floor at most --{name}={getattr(c, name)} (the decayed rate never goes "
+           "below it)")
+  if c.update_order == "simultaneous" and c.num_d_steps != 1:
+    raise ConfigError(
+        f"--num_d_steps={c.num_d_steps} cannot be combined with "
+        "--update_order=simultaneous: a simultaneous update applies one D and one G "
+        "gradient from the same minibatch; use --num_d_steps=1 or another "
+        "--update_order.")
+  if c.sweep:
+    parse_sweep(c.sweep)
+  if c.mesh_shape:
+    parse_mesh_shape(c.mesh_shape)
+
+
+# --------------------------------------------------------------------------- sweeps
+def _adam_only(flag: str) -> Callable[[Config], str | None]:
+  def requires(config: Config) -> str | None:
+    if config.optimizer != "adam":
+      return (f"--{flag} is only a run-time hyperparameter with --optimizer=adam; with "
+              f"--optimizer={config.optimizer} it is compiled into the step's schedule")
+    return None
+  return requires
+
+
+def _constant_sgd_momentum(config: Config) -> str | None:
+  if config.optimizer != "sgd":
+    return f"--momentum is only used with --optimizer=sgd (got {config.optimizer})"
+  if config.momentum_ramp_steps:
+    return ("--momentum is a compiled schedule when --momentum_ramp_steps > 0; use "
+            "--momentum_ramp_steps=0 to sweep it")
+  return None
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepKind:
+  """A flag a population can vary: its value type, and `requires(config)`: None when it
+  is read at run time under that config, else the reason it is not (e.g. SGD's learning
+  rate is a compiled schedule). jaxgan.sweep.population writes the values into the
+  state's array leaves."""
+
+  kind: type
+  requires: Callable[[Config], str | None]
+
+
+SWEEPABLE: dict[str, SweepKind] = {
+    "seed": SweepKind(int, lambda config: None),
+    "lr_g": SweepKind(float, _adam_only("lr_g")),
+    "lr_d": SweepKind(float, _adam_only("lr_d")),
+    "b1": SweepKind(float, _adam_only("b1")),
+    "b2": SweepKind(float, _adam_only("b2")),
+    "momentum": SweepKind(float, _constant_sgd_momentum),
+}
+
+
+def parse_sweep(specs: Sequence[str]) -> dict[str, list[Any]]:
+  """['lr_d=1e-4,2e-4', 'seed=0,1'] -> {'lr_d': [1e-4, 2e-4], 'seed': [0, 1]}.
+
+  Raises ConfigError naming the --sweep spec for bad syntax, an unknown flag, a flag that
+  changes shapes or code paths, a non-numeric or repeated value, or a repeated name.
+  """
+  sweep: dict[str, list[Any]] = {}
+  for spec in specs:
+    name, sep, raw = spec.partition("=")
+    name = name.strip().lstrip("-")
+    if not sep or not name or not raw.strip():
+      raise ConfigError(f"--sweep={spec!r} is invalid: expected NAME=V1,V2,... "
+                        "(e.g. --sweep=lr_d=1e-4,2e-4).")
+    if name not in FIELDS:
+      raise ConfigError(f"--sweep={spec!r}: there is no flag --{name}; sweepable flags "
+                        f"are {sorted(SWEEPABLE)}.")
+    if name not in SWEEPABLE:
+      raise ConfigError(
+          f"--sweep={spec!r}: --{name} cannot be swept: it changes shapes, code paths "
+          "or the loop, which are compiled into the one program a population shares; "
+          f"run separate sweeps for each --{name}. Sweepable flags are "
+          f"{sorted(SWEEPABLE)}.")
+    if name in sweep:
+      raise ConfigError(f"--sweep={spec!r}: --{name} is swept twice; give all its "
+                        "values in one --sweep.")
+    kind = SWEEPABLE[name].kind
+    values = []
+    for text in raw.split(","):
+      text = text.strip()
+      try:
+        value = kind(text)
+        if kind is int and str(value) != text.lstrip("+"):
+          raise ValueError
+      except ValueError:
+        raise ConfigError(f"--sweep={spec!r}: {text!r} is not "
+                          f"{'an integer' if kind is int else 'a number'}.") from None
+      if value in values:
+        raise ConfigError(f"--sweep={spec!r}: the value {text} is repeated.")
+      values.append(value)
+    sweep[name] = values
+  return sweep
+
+
+@dataclasses.dataclass(frozen=True)
+class Member:
+  """One configuration of a population. hparams: the swept values, in sweep order."""
+
+  index: int
+  hparams: dict[str, Any]
+  config: Config
+
+
+def sweep_members(base: Config) -> list[Member]:
+  """The cartesian product of base.sweep over `base` (itertools.product order: the last
+  --sweep varies fastest), each member validated. No sweep: one member, `base`."""
+  sweep = parse_sweep(base.sweep)
+  for name in sweep:
+    reason = SWEEPABLE[name].requires(base)
+    if reason:
+      raise ConfigError(f"--sweep={name}=...: cannot be swept: {reason}.")
+  names = list(sweep)
+  members = []
+  for index, values in enumerate(itertools.product(*(sweep[n] for n in names))):
+    hparams = dict(zip(names, values))
+    config = dataclasses.replace(base, **hparams)
+    try:
+      config.validate()
+    except ConfigError as e:
+      raise ConfigError(f"sweep member {index} {hparams}: {e}") from None
+    members.append(Member(index=index, hparams=hparams, config=config))
+  return members
+
+
+def parse_mesh_shape(text: str) -> tuple[int, int] | None:
+  """'4,2' -> (4, 2) (pop, data); '' -> None (automatic). Raises ConfigError."""
+  if not text.strip():
+    return None
+  parts = [p.strip() for p in text.replace("x", ",").split(",")]
+  try:
+    shape = tuple(int(p) for p in parts)
+  except ValueError:
+    shape = ()
+  if len(shape) != 2 or min(shape) < 1:
+    raise ConfigError(f"--mesh_shape={text!r} is invalid: expected POP,DATA, two "
+                      "integers >= 1 whose product is the device count (e.g. 4,2), "
+                      "or empty for an automatic choice.")
+  return shape  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------- flags
+def define_flags(flag_values: Any = None, names: Sequence[str] | None = None,
+                 as_overrides: bool = False) -> None:
+  """Declares one absl flag per Config field (or per field in `names`): same name,
+  type, default and help text.
+
+  as_overrides: every flag defaults to None, meaning "keep the value saved with the
+  run" (jaxgan.evaluate's overrides of a workdir's config).
+  """
+  from absl import flags
+  flag_values = flags.FLAGS if flag_values is None else flag_values
+  for field in dataclasses.fields(Config):
+    if names is not None and field.name not in names:
+      continue
+    default, help_text = field.default, field.metadata["help"]
+    if as_overrides:
+      default, help_text = None, help_text + " (default: the run's own value)"
+    kind = type(field.default)
+    define = {str: flags.DEFINE_string, int: flags.DEFINE_integer,
+              float: flags.DEFINE_float, bool: flags.DEFINE_bool,
+              tuple: flags.DEFINE_multi_string}[kind]
+    if kind is tuple and default is not None:
+      default = list(default)
+    define(field.name, default, help_text, flag_values=flag_values)
+
+
+def last_given(argv: Sequence[str], names: Sequence[str], flag_values: Any) -> str | None:
+  """Which of the flags `names` is given last in argv (flagfiles expanded in place)."""
+  args = flag_values.read_flags_from_files(list(argv[1:]), force_gnu=False)
+  last = None
+  for arg in args:
+    if arg == "--":
+      break
+    if arg.startswith("-"):
+      name = arg.lstrip("-").split("=", 1)[0]
+      if name in names:
+        last = name
+  return last
+
+
+def from_flags(flag_values: Any, argv: Sequence[str] | None = None) -> Config:
+  """Builds a Config from parsed absl flags whose names equal the field names.
+
+  argv: the command line the flags were parsed from; with it, the run-length rule of
+  the module docstring resolves --num_steps against --num_epochs.
+  """
   kwargs = {}
   for field in dataclasses.fields(Config):
-    if field.name in flag_values:
+    if field.name in flag_values and flag_values[field.name].value is not None:
       kwargs[field.name] = flag_values[field.name].value
   if kwargs.get("sweep") is not None:
     kwargs["sweep"] = tuple(kwargs["sweep"])  # A multi-string flag gives a list.
+  if argv is not None and kwargs.get("num_steps") and kwargs.get("num_epochs"):
+    winner = last_given(argv, RUN_LENGTH, flag_values)
+    if winner is not None:
+      loser = RUN_LENGTH[1 - RUN_LENGTH.index(winner)]
+      kwargs[loser] = type(getattr(Config(), loser))(0)
   return Config(**kwargs)

@@ -1,24 +1,26 @@
-"""GANState (a pure pytree of arrays) and the optimizers that update it.
+"""GANState (a pure pytree of arrays) and GAN (its static half).
 
 The state holds arrays only, so it checkpoints, vmaps and shards as one pytree; the
-static parts (modules, optax transformations) live in `GAN`, built once from a Config.
-Optimizer hyperparameters are injected into `opt_state.hyperparams` (optax
-`inject_hyperparams`), so a sweep can vary them as array leaves.
+static parts (modules, optax transformations, loss, noise, pixel range) live in `GAN`,
+built once from a Config by `make_gan`. Optimizer hyperparameters are injected into
+`opt_state.hyperparams` (jaxgan.optim), so a sweep can vary them as array leaves.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import flax
 import flax.linen as nn
+import flax.serialization
 import jax
 import jax.numpy as jnp
 import optax
 
-from jaxgan import hostmem, losses, models
+from jaxgan import losses, models
 from jaxgan.config import Config
 from jaxgan.errors import ConfigError
+from jaxgan.optim import make_optimizer
 
 PyTree = Any
 
@@ -45,33 +47,6 @@ class GANState(flax.struct.PyTreeNode):
   # {'params', 'batch_stats'}: the exponential moving average of G (--g_ema_decay > 0),
   # used for samples and evaluation; {} when off.
   g_ema: PyTree = flax.struct.field(default_factory=dict)
-
-
-def make_optimizer(config: Config, learning_rate: float) -> optax.GradientTransformation:
-  """Adam(lr, b1, b2), or SGD with momentum and the paper's exponential lr decay."""
-  if config.optimizer == "adam":
-    return optax.inject_hyperparams(optax.adam)(
-        learning_rate=learning_rate, b1=config.b1, b2=config.b2)
-  if config.optimizer == "sgd":
-    # pylearn2's ExponentialDecay divides lr by decay_factor after every update, down to
-    # min_lr; its MomentumAdjustor ramps momentum linearly to final_momentum.
-    def lr_schedule(count):
-      return jnp.maximum(learning_rate / config.lr_decay ** count, config.min_lr)
-
-    if config.momentum_ramp_steps:
-      momentum = optax.linear_schedule(config.momentum, config.final_momentum,
-                                       config.momentum_ramp_steps)
-    else:
-      momentum = config.momentum
-    return optax.inject_hyperparams(optax.sgd)(learning_rate=lr_schedule,
-                                               momentum=momentum)
-  if config.optimizer == "rmsprop":
-    # WGAN (Arjovsky et al. 2017) uses RMSProp: momentum-based methods destabilised
-    # its critic. decay 0.99, eps 1e-8 are torch.optim.RMSprop's defaults, which the
-    # authors' code used.
-    return optax.inject_hyperparams(optax.rmsprop)(learning_rate=learning_rate,
-                                                   decay=0.99, eps=1e-8)
-  raise ValueError(f"unknown optimizer {config.optimizer!r}")
 
 
 class GAN(NamedTuple):
@@ -116,50 +91,6 @@ class GAN(NamedTuple):
                     g=g, d=net(d_vars, self.d_tx), g_ema=g_ema)
 
 
-# A program that runs once per process (the initial state) needs no optimised code: on
-# CPU, LLVM at -O0 with XLA's elemental emitters compiles the mlp's init in 0.8 s instead
-# of 3.0 s (its ~25 threefry calls become ~116 fused kernels). The values agree with the
-# optimised build to ~1 ulp, and every process compiles the init the same way.
-_ONE_SHOT_CPU_OPTIONS = {"xla_backend_optimization_level": 0,
-                         "xla_cpu_use_fusion_emitters": False}
-
-
-def one_shot_compiler_options() -> dict[str, Any]:
-  """XLA options for a program whose speed does not matter (runs once, or is tiny)."""
-  return dict(_ONE_SHOT_CPU_OPTIONS) if jax.default_backend() == "cpu" else {}
-
-
-# The train step on CPU: XLA's region-based copy insertion proves that the donated
-# parameters are read before the optimizer overwrites them in place, so the mlp step
-# loses 11 parameter copies (and 66 other copies): +6% steps/s for mlp, +9% for a
-# population of 8, in-process A/B runs; the results are bit-identical.
-_STEP_CPU_OPTIONS = {"xla_cpu_copy_insertion_use_region_analysis": True}
-
-
-def step_compiler_options() -> dict[str, Any]:
-  """XLA options for the train step (jax.jit(..., compiler_options=...))."""
-  return dict(_STEP_CPU_OPTIONS) if jax.default_backend() == "cpu" else {}
-
-
-def compile_once(fn: Callable, *args: Any, **jit_kwargs: Any) -> Callable:
-  """jax.jit(fn, **jit_kwargs) compiled for `args` with options for a program that runs
-  once (cheap compilation, unoptimised code) on CPU; as plain jit elsewhere."""
-  return compile_lowered_once(jax.jit(fn, **jit_kwargs).lower(*args))
-
-
-def compile_lowered_once(lowered: Any) -> Callable:
-  """compile_once for an already lowered program (jax.stages.Lowered)."""
-  compiled = lowered.compile(one_shot_compiler_options())
-  hostmem.release_freed_memory()
-  return compiled
-
-
-def initial_state(gan: "GAN", key: jax.Array) -> GANState:
-  """gan.init(key), compiled as a one-shot program (eager init compiles op by op and is
-  ~5x slower still)."""
-  return compile_once(gan.init, key)(key)
-
-
 def make_gan(config: Config, image_shape: tuple[int, int, int],
              num_classes: int = 0) -> GAN:
   """The static GAN for `config`; `num_classes` (the dataset's) is used when
@@ -167,21 +98,18 @@ def make_gan(config: Config, image_shape: tuple[int, int, int],
   spec = models.get_model(config.model)
   if config.conditional and num_classes < 2:
     raise ConfigError(f"--conditional needs a dataset with class labels, but "
-                      f"--dataset={config.dataset!r} has {num_classes} classes; use a "
+                      f"{config.data_name!r} has {num_classes} classes; use a "
                       "labelled dataset or drop --conditional.")
-  if config.model == "dcgan":
-    from jaxgan import dcgan
-    problem = dcgan.check_image_shape(tuple(image_shape))
-    if problem:
-      raise ConfigError(f"--model=dcgan cannot train on --dataset={config.dataset!r} "
-                        f"({problem}); expected square images such as 28x28 or 32x32.")
+  problem = spec.check_shape(tuple(image_shape))
+  if problem:
+    raise ConfigError(f"--model={config.model} cannot train on the data "
+                      f"{config.data_name!r} of shape {list(image_shape)}: {problem}.")
   generator = spec.generator(tuple(image_shape))
   discriminator = spec.discriminator(tuple(image_shape),
                                      models.ModelOptions.from_config(config))
   if config.conditional:
-    from jaxgan import conditional
-    generator = conditional.ConditionalGenerator(generator, num_classes)
-    discriminator = conditional.ConditionalDiscriminator(discriminator, num_classes)
+    generator = models.ConditionalGenerator(generator, num_classes)
+    discriminator = models.ConditionalDiscriminator(discriminator, num_classes)
   return GAN(generator=generator, discriminator=discriminator,
              g_tx=make_optimizer(config, config.lr_g),
              d_tx=make_optimizer(config, config.lr_d),
@@ -189,3 +117,17 @@ def make_gan(config: Config, image_shape: tuple[int, int, int],
              pixel_range=spec.pixel_range, latent_dim=config.latent_dim,
              image_shape=tuple(image_shape), g_ema=config.g_ema_decay > 0,
              num_classes=num_classes if config.conditional else 0)
+
+
+def named_leaves(tree) -> dict[str, object]:
+  """{'g/params/Dense_0/kernel': leaf, ...} for a GANState or a nested-dict tree: the
+  one naming scheme of state paths (checkpoints, divergence reports)."""
+  def name(key) -> str:  # DictKey.key, GetAttrKey.name, SequenceKey.idx, ...
+    for attr in ("key", "name", "idx"):
+      if hasattr(key, attr):
+        return str(getattr(key, attr))
+    return str(key)
+
+  tree = flax.serialization.to_state_dict(tree)
+  return {"/".join(name(k) for k in path): leaf
+          for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}

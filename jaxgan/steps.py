@@ -29,8 +29,8 @@ feature matching, EMA) is resolved here, before tracing, so the traced functions
 Python branches on the config. Loss hyperparameters (`losses.LossHParams`: label
 smoothing, gradient-penalty weight, clip value) enter through `loss_hparams(config)`:
 plain floats today, and the one place a sweep swaps in array leaves. Randomness is
-derived from the state: step key = fold_in(fold_in(rng, 1), step); data key =
-fold_in(rng, 0). A run is therefore a pure function of (config, seed, step).
+derived from the state's run key by the streams of `jaxgan.rng` (step key, data key). A
+run is therefore a pure function of (config, seed, step).
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ import jax.numpy as jnp
 import optax
 
 from jaxgan import data, losses
+from jaxgan import rng as rng_lib
 from jaxgan.config import Config
 from jaxgan.state import GAN, GANState, NetState
 
@@ -57,11 +58,13 @@ class Steps(NamedTuple):
 
 
 def data_key(state: GANState) -> Array:
-  return jax.random.fold_in(state.rng, 0)
+  """The batch-order key of the state's run (jaxgan.rng.DATA)."""
+  return rng_lib.data_key(state.rng)
 
 
 def step_key(state: GANState) -> Array:
-  return jax.random.fold_in(jax.random.fold_in(state.rng, 1), state.step)
+  """The key of the state's current step (jaxgan.rng.STEP)."""
+  return rng_lib.step_key(state.rng, state.step)
 
 
 class DOut(NamedTuple):
@@ -115,7 +118,7 @@ def make_steps(config: Config, gan: GAN, num_examples: int,
   """Builds the pure step functions for `config` (see the module docstring).
 
   constrain_batch: optional, applied to each real batch [B, ...] as it is gathered
-  (population.py uses it to spread the batch over a device mesh's 'data' axis).
+  (a population uses it to spread the batch over a device mesh's 'data' axis).
   """
   k = config.num_d_steps
   batch_size = config.batch_size

@@ -20,8 +20,6 @@ then costs one pass of the feature network over the samples plus the metrics.
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 import time
 from typing import Any, Callable
 
@@ -29,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgan import fileio, rng
 from jaxgan.data import Dataset
 from jaxgan.eval import features as features_lib
 from jaxgan.eval import metrics, parzen
@@ -36,8 +35,6 @@ from jaxgan.eval import metrics, parzen
 KID_SUBSETS = 100
 KID_SUBSET_SIZE = 1000
 IS_SPLITS = 10
-EVAL_NOISE_STREAM = 2  # fold_in stream of the seed key for evaluation noise (1: grids).
-KID_STREAM = 3
 
 # The keys of an evaluation result that are numbers (logged to metrics.jsonl).
 SCALAR_KEYS = ("fid", "kid", "kid_std", "inception_score", "inception_score_std",
@@ -121,7 +118,7 @@ class Evaluator:
     """
     t0 = time.perf_counter()
     fake_features, fake_probs = features_lib.extract(self.extractor, images)
-    out = _sample_metrics(jax.random.fold_in(jax.random.PRNGKey(seed), KID_STREAM),
+    out = _sample_metrics(rng.seed_stream(seed, rng.KID_SUBSETS),
                           fake_features, fake_probs, self.real_features,
                           self.real_moments, self.label_distribution)
     out = jax.device_get(out)
@@ -178,9 +175,5 @@ def scalars(results: dict[str, Any], prefix: str = "eval/") -> dict[str, float]:
 
 
 def write_results(path: str, results: dict[str, Any]) -> None:
-  """Writes results as JSON atomically (tmp file, then rename)."""
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    json.dump(results, f, indent=2, sort_keys=True)
-  os.replace(tmp, path)
+  """Writes results as JSON (atomically)."""
+  fileio.write_json(path, results)

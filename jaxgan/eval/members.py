@@ -1,9 +1,9 @@
-"""Per-member evaluation of a sweep population (the `--eval_every` hook of sweep.run).
+"""Per-member evaluation of a population (the `--eval_every` hook of a sweep).
 
 All members' samples are drawn in one vmapped program per noise batch; the metrics
 (FID, KID, IS, modes, Parzen) are then the Evaluator's, member by member. Member i uses
 exactly the noise a single run with member i's config would (`GeneratorEval`: key
-fold_in(PRNGKey(seed_i), EVAL_NOISE_STREAM), batches of `GENERATE_BATCH`), so its
+jaxgan.rng.EVAL_NOISE of seed i, batches of `GENERATE_BATCH`), so its
 numbers equal that single run's evaluation of the same parameters, up to float
 reassociation in the batched sampling.
 
@@ -20,7 +20,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgan.eval.evaluator import EVAL_NOISE_STREAM, Evaluator, scalars, write_results
+from jaxgan import rng
+from jaxgan.eval.evaluator import Evaluator, scalars, write_results
 from jaxgan.state import GAN, GANState
 
 GENERATE_BATCH = 1000  # Evaluator.generate's default batch: the same noise draws.
@@ -40,7 +41,7 @@ class PopulationEval:
   def __init__(self, members: Sequence[Any], gan: GAN,
                sample: Callable[[GANState, jax.Array], jax.Array], evaluator: Evaluator,
                out_sharding: Any = None):
-    """members: population.Member list; sample: steps.sample (one member);
+    """members: config.Member list; sample: steps.sample (one member);
     out_sharding: where the sampled images go (replicated, so process 0 can read them)."""
     self.members, self.gan, self.evaluator = list(members), gan, evaluator
     seeds = np.array([m.config.seed for m in self.members], np.uint32)
@@ -48,7 +49,7 @@ class PopulationEval:
 
     def batch(state: GANState, index: jax.Array) -> jax.Array:
       def one(member_state, seed):
-        key = jax.random.fold_in(jax.random.PRNGKey(seed), EVAL_NOISE_STREAM)
+        key = rng.seed_stream(seed, rng.EVAL_NOISE)
         z = gan.sample_noise(jax.random.fold_in(key, index), GENERATE_BATCH)
         # Evaluator.generate's mapping to [0, 1], per batch (elementwise: same values).
         return jnp.clip((sample(member_state, z) - lo) / (hi - lo), 0.0, 1.0)

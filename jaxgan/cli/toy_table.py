@@ -1,10 +1,10 @@
-r"""Summarises toy runs: `python -m jaxgan.toy_table RUNS_DIR`.
+r"""Summarises toy runs: `python -m jaxgan.cli.toy_table RUNS_DIR`.
 
 Reads RUNS_DIR/<variant>_seed<N>/metrics.jsonl, takes each run's last mode-metrics line
 (modes_covered, high_quality_pct) and prints a Markdown table of mean ± std over seeds
-(std with ddof=1) per variant. RUNS_DIR may also be one sweep's workdir (it holds
-population.json): then the rows are its members' last mode-metrics records, one row for
-the whole population (jaxgan/sweep.py logs them with a "member" tag).
+(std with ddof=1) per variant. RUNS_DIR may also be one sweep's workdir (its config.json
+has a --sweep): then the rows are its members' last mode-metrics records, one row for
+the whole population (the loop logs them with a "member" tag).
 """
 
 from __future__ import annotations
@@ -39,9 +39,17 @@ def last_member_mode_metrics(path: str) -> list[dict]:
   return [last[m] for m in sorted(last)]
 
 
+def _is_sweep(workdir: str) -> bool:
+  try:
+    with open(os.path.join(workdir, "config.json")) as f:
+      return bool(json.load(f).get("sweep"))
+  except (OSError, ValueError):
+    return False
+
+
 def summarise(runs_dir: str) -> str:
   groups: dict[str, list[dict]] = collections.defaultdict(list)
-  if os.path.isfile(os.path.join(runs_dir, "population.json")):
+  if _is_sweep(runs_dir):
     name = os.path.basename(os.path.normpath(runs_dir))
     groups[f"{name} (sweep)"] = last_member_mode_metrics(
         os.path.join(runs_dir, "metrics.jsonl"))
@@ -68,8 +76,12 @@ def summarise(runs_dir: str) -> str:
   return "\n".join(lines)
 
 
-if __name__ == "__main__":
+def run() -> None:
   if len(sys.argv) != 2 or not os.path.isdir(sys.argv[1]):
-    print("usage: python -m jaxgan.toy_table RUNS_DIR", file=sys.stderr)
+    print("usage: python -m jaxgan.cli.toy_table RUNS_DIR", file=sys.stderr)
     sys.exit(2)
   print(summarise(sys.argv[1]))
+
+
+if __name__ == "__main__":
+  run()

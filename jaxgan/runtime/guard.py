@@ -2,12 +2,12 @@
 
 `RunGuard` owns what a run holds for its lifetime — the workdir lock, SIGTERM/SIGINT
 handlers, open writers — and gives them back on every exit path (normal end, error,
-divergence, preemption). train.run makes one and calls into it from the loop:
+divergence, preemption). The training loop makes one and calls into it:
 
     guard.check_finite(step, state, metrics)   # before anything of `step` is written
     if guard.stop_requested: save, then guard.raise_preempted(step)
 
-Guarantees (WORKSPACE.md, "Reliability"):
+Guarantees (docs/reliability.md):
   * Preemption: a SIGTERM or SIGINT lets the current step (or jit dispatch) finish; the
     loop then checkpoints and raises `Preempted` (exit code EXIT_PREEMPTED = 75). A second
     signal acts at once (the previous handlers are put back by the first), so Ctrl-C
@@ -30,6 +30,7 @@ import numpy as np
 from absl import logging
 
 from jaxgan.errors import Diverged, Preempted
+from jaxgan.state import named_leaves
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
@@ -47,9 +48,8 @@ def nonfinite_arrays(tree: Any) -> list[str]:
 
   One small jitted reduction per array; only the booleans leave the device.
   """
-  from jaxgan.checkpoint import _flat_state_dict  # One naming scheme for state paths.
   flags = jax.device_get(_finite_leaves(tree))
-  return [name for name, ok in sorted(_flat_state_dict(flags).items()) if not bool(ok)]
+  return [name for name, ok in sorted(named_leaves(flags).items()) if not bool(ok)]
 
 
 def check_finite(step: int, state: Any, metrics: Mapping[str, Any] | None = None,

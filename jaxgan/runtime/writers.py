@@ -1,4 +1,5 @@
-"""The one metrics writer (metrics.jsonl + TensorBoard) and sample-grid PNGs."""
+"""What the loop writes into a workdir: metrics (metrics.jsonl + TensorBoard), sample
+grids and toy scatter plots. Every file goes through `jaxgan.fileio` (atomic)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from typing import Any, Mapping
 import numpy as np
 from PIL import Image
 
-from jaxgan import tb_events
+from jaxgan import fileio
+from jaxgan.data.toy import ToyProblem
+from jaxgan.runtime import tb_events
 
 
 class MetricsWriter:
@@ -65,12 +68,7 @@ def drop_records_after(path: str, step: int) -> int:
     if keep:
       kept.append(line)
   if len(kept) != len(lines):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-      f.writelines(kept)
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, path)
+    fileio.write_text(path, "".join(kept), fsync=True)
   return len(lines) - len(kept)
 
 
@@ -90,8 +88,37 @@ def image_grid(images_uint8: np.ndarray, rows: int | None = None,
 
 def save_png(path: str, image_uint8: np.ndarray) -> None:
   """Writes [H, W, 1|3] uint8 to `path` atomically (tmp file, then rename)."""
-  os.makedirs(os.path.dirname(path), exist_ok=True)
   array = image_uint8[..., 0] if image_uint8.shape[-1] == 1 else image_uint8
-  tmp = path + ".tmp"
-  Image.fromarray(array).save(tmp, format="PNG")
-  os.replace(tmp, path)
+  fileio.save_with(path, lambda tmp: Image.fromarray(array).save(tmp, format="PNG"))
+
+
+def save_toy_scatter(path: str, problem: ToyProblem, samples: np.ndarray,
+            title: str = "") -> None:
+  """Draws G's samples over the modes (2-D), or their histogram over p_data (1-D)."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+
+  samples = np.asarray(samples, np.float64).reshape(len(samples), -1)
+  fig, ax = plt.subplots(figsize=(4, 4), dpi=80)
+  if problem.dim == 1:
+    lo = float(problem.centres.min() - 4 * problem.std - 1)
+    hi = float(problem.centres.max() + 4 * problem.std + 1)
+    xs = np.linspace(lo, hi, 400)[:, None]
+    ax.plot(xs[:, 0], problem.density(xs), "k-", label="p_data")
+    ax.hist(samples[:, 0], bins=60, range=(lo, hi), density=True, color="g",
+            alpha=0.5, label="G samples")
+    ax.legend(loc="upper right", fontsize=8)
+  else:
+    ax.scatter(samples[:, 0], samples[:, 1], s=2, c="tab:green", alpha=0.4,
+               label="G samples")
+    ax.scatter(problem.centres[:, 0], problem.centres[:, 1], s=30, c="k", marker="x",
+               label="modes")
+    span = float(np.abs(problem.centres).max() + 1.5)
+    ax.set_xlim(-span, span)
+    ax.set_ylim(-span, span)
+    ax.set_aspect("equal")
+  ax.set_title(title, fontsize=9)
+  fig.tight_layout()
+  fileio.save_with(path, fig.savefig)
+  plt.close(fig)

@@ -2,7 +2,7 @@
 
 Both write WORKDIR/eval/step_<N>.json (all results, see Evaluator.evaluate_images) and
 return the numbers to log. Generator samples come from `eval_num_samples` noise vectors
-drawn from the run's seed (fold_in stream EVAL_NOISE_STREAM), the same at every step,
+drawn from the run's seed (stream jaxgan.rng.EVAL_NOISE), the same at every step,
 so successive evaluations of one run differ by the generator only.
 """
 
@@ -14,12 +14,11 @@ from typing import Any, Callable
 
 import jax
 
-from jaxgan import data
+from jaxgan import data, rng
 from jaxgan.config import FIELDS, Config
 from jaxgan.errors import EvalError
 from jaxgan.eval.classifier import find_classifier
-from jaxgan.eval.evaluator import (EVAL_NOISE_STREAM, Evaluator, scalars,
-                                   write_results)
+from jaxgan.eval.evaluator import Evaluator, scalars, write_results
 from jaxgan.state import GAN, GANState, make_gan
 
 
@@ -32,7 +31,7 @@ def make_evaluator(config: Config, train: data.Dataset | None = None,
   """An Evaluator for config's dataset: the cached classifier (EvalError with the
   command to make one if there is none, or if it belongs to another dataset), the test
   split, and the Parzen validation images from `train` (loaded if not given)."""
-  extractor = extractor or find_classifier(config.dataset, config.classifier_dir)
+  extractor = extractor or find_classifier(config.data_name, config.classifier_dir)
   if train is None:
     train = data.load_dataset(config.dataset, config.data_dir, "train")
   test = data.load_dataset(config.dataset, config.data_dir, "test")
@@ -48,14 +47,14 @@ class GeneratorEval:
                evaluator: Evaluator):
     self.config, self.gan, self.evaluator = config, gan, evaluator
     self._sample = jax.jit(sample)
-    self._key = jax.random.fold_in(jax.random.PRNGKey(config.seed), EVAL_NOISE_STREAM)
+    self._key = rng.seed_stream(config.seed, rng.EVAL_NOISE)
 
   def __call__(self, state: GANState, workdir: str | None = None) -> dict[str, Any]:
     images = self.evaluator.generate(self._sample, state, self.gan.sample_noise,
                                      self.gan.pixel_range, self._key)
     results = self.evaluator.evaluate_images(images, seed=self.config.seed)
     step = int(jax.device_get(state.step))
-    results.update(step=step, dataset=self.config.dataset, model=self.config.model)
+    results.update(step=step, dataset=self.config.data_name, model=self.config.model)
     if workdir is not None:
       write_results(results_path(workdir, step), results)
     return results
@@ -63,7 +62,7 @@ class GeneratorEval:
 
 def make_training_eval(config: Config, gan: GAN, sample, train: data.Dataset
                        ) -> Callable[[GANState, str], dict[str, float]] | None:
-  """The `--eval_every` hook for train.run, or None when config.eval_every is 0.
+  """The `--eval_every` hook of a single run, or None when config.eval_every is 0.
 
   Made before training starts, so a missing classifier stops the run before the
   workdir is touched. The hook writes WORKDIR/eval/step_<N>.json and returns the
@@ -95,9 +94,9 @@ def load_run_config(workdir: str, **overrides: Any) -> Config:
 def restore_state(config: Config, gan: GAN, workdir: str, step: int | None) -> GANState:
   """The state at `step` of workdir's checkpoints (None: the latest). Step 0 without a
   checkpoint is the untrained initial state from config.seed, as training starts."""
-  from jaxgan.checkpoint import Checkpoints
-  from jaxgan.state import initial_state
-  init = initial_state(gan, jax.random.PRNGKey(config.seed))
+  from jaxgan.runtime.checkpoint import Checkpoints
+  from jaxgan.runtime.compile import initial_state
+  init = initial_state(gan, rng.seed_key(config.seed))
   directory = os.path.join(workdir, "checkpoints")
   steps = []
   if os.path.isdir(directory):

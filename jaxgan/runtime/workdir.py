@@ -1,13 +1,13 @@
 """Workdir safety: one run per workdir, resume only what matches, restart without loss.
 
-Called by train.run, in this order, before anything in the workdir is changed:
+Called by the training loop, in this order, before anything in the workdir is changed:
   1. `WorkdirLock.check_free` — refuse a workdir another live run holds (read-only);
   2. `check_resume_config` — refuse resuming a run whose saved config.json differs in a
      flag that changes the model, the objective or the data (read-only);
 then `WorkdirLock.acquire` (held until the run ends), `move_aside` when --restart was
 given, and `restore_latest_good`, which falls back past unreadable checkpoints.
 
-Guarantees (WORKSPACE.md, "Reliability"):
+Guarantees (docs/reliability.md):
   * The lock is an flock(2) on WORKDIR/.jaxgan.lock; the kernel drops it when the holder
     exits in any way (SIGKILL included), so there is never a stale lock to clean up.
   * --restart never deletes: the old contents move to a sibling WORKDIR.old-<UTC time>.
@@ -31,21 +31,23 @@ from absl import logging
 from jaxgan.config import Config
 from jaxgan.errors import WorkdirError
 
-if TYPE_CHECKING:  # orbax is imported when a checkpoint is touched (train.run: after
-  from jaxgan.checkpoint import Checkpoints  # the step compiles; ~26 MB of peak RSS).
+if TYPE_CHECKING:  # orbax is imported when a checkpoint is touched (the loop: after the
+  from jaxgan.runtime.checkpoint import Checkpoints  # step compiles; ~26 MB peak RSS).
 
 LOCK_NAME = ".jaxgan.lock"
 CORRUPT_DIR = "corrupt_checkpoints"
 # Flags whose change makes a saved run a different experiment (other shapes, another
 # model, objective, update rule or data): resuming with a change is refused.
-RESUME_FIXED = ("dataset", "model", "loss", "latent_dim", "optimizer", "num_d_steps",
+# data_name is the data's own name (config.Config.data_name: the --data_dir folder's, else
+# --dataset), so moving the IDX folder is free but pointing it at other data is not.
+RESUME_FIXED = ("data_name", "model", "loss", "latent_dim", "optimizer", "num_d_steps",
                 "update_order", "feature_matching", "minibatch_kernels",
                 "minibatch_kernel_dim", "d_norm", "g_ema_decay", "noise", "conditional",
                 "sweep")
 # Flags that only say how long to train and what to write: free to change on resume.
 # Any other change (learning rates, batch size, seed, ...) is allowed with a warning:
 # the continuation is then no longer the uninterrupted run.
-RESUME_FREE = ("data_dir", "num_steps", "num_epochs", "log_every", "sample_every",
+RESUME_FREE = ("dataset", "data_dir", "num_steps", "num_epochs", "log_every", "sample_every",
                "checkpoint_every", "sample_grid", "max_checkpoints", "steps_per_call",
                "eval_every", "eval_num_samples", "eval_parzen", "classifier_dir",
                "sweep_metric", "mesh_shape")
@@ -148,7 +150,9 @@ def check_resume_config(workdir: str, config: Config) -> None:
     logging.warning("Cannot read %s (%s); resuming checks the checkpoint's array "
                     "shapes only.", path, e)
     return
-  now = json.loads(config.to_json())
+  now = {**json.loads(config.to_json()), "data_name": config.data_name}
+  if "data_name" not in saved and not saved.get("data_dir"):
+    saved = {**saved, "data_name": saved.get("dataset")}  # Written before data_name.
   differs = [name for name in now if name in saved and saved[name] != now[name]]
   fixed = [n for n in differs if n in RESUME_FIXED]
   if fixed:
@@ -184,15 +188,18 @@ def move_aside(workdir: str) -> str | None:
   return target
 
 
-def restore_latest_good(ckpts: Checkpoints, like: Any, workdir: str) -> Any | None:
-  """The newest checkpoint that reads back intact, restored into `like`'s structure.
+def restore_latest_good(ckpts: Checkpoints, like: Any, workdir: str,
+                        set_aside: bool = True) -> tuple[Any, int] | None:
+  """(state, step) of the newest checkpoint that reads back intact, restored into
+  `like`'s structure (and shardings).
 
   Returns None when there is no checkpoint. Unreadable newer checkpoints are reported and
-  moved to WORKDIR/corrupt_checkpoints/ (so the run can write those steps again).
+  (set_aside: by the lock holder) moved to WORKDIR/corrupt_checkpoints/, so the run can
+  write those steps again.
   Raises WorkdirError if the arrays' shapes do not match `like` (a different model or
   data), or if no checkpoint is readable.
   """
-  from jaxgan.checkpoint import CheckpointCorrupted
+  from jaxgan.runtime.checkpoint import CheckpointCorrupted
   steps = sorted(ckpts.all_steps(), reverse=True)
   corrupted: list[CheckpointCorrupted] = []
   for step in steps:
@@ -212,10 +219,11 @@ def restore_latest_good(ckpts: Checkpoints, like: Any, workdir: str) -> Any | No
       corrupted.append(e)
       continue
     for bad in corrupted:
-      moved = ckpts.set_aside(bad.step, os.path.join(workdir, CORRUPT_DIR))
-      logging.warning("Moved the unreadable checkpoint of step %d to %s; resuming from "
-                      "step %d.", bad.step, moved, step)
-    return state
+      if set_aside:
+        moved = ckpts.set_aside(bad.step, os.path.join(workdir, CORRUPT_DIR))
+        logging.warning("Moved the unreadable checkpoint of step %d to %s; resuming "
+                        "from step %d.", bad.step, moved, step)
+    return state, step
   if corrupted:
     raise WorkdirError(
         f"no readable checkpoint in {ckpts.directory}: "

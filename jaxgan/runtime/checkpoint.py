@@ -1,10 +1,10 @@
-"""Checkpoints of the whole GANState with orbax, in WORKDIR/checkpoints/<step>.
+"""Checkpoints of the whole training state with orbax, in WORKDIR/checkpoints/<step>.
 
-Guarantees (see WORKSPACE.md, "Reliability"):
+Guarantees (docs/reliability.md):
   * Atomic: orbax writes each checkpoint to `<step>.orbax-checkpoint-tmp-*` and renames
     it into place when complete, so a reader never sees a half-written step folder; the
     temporary folders a killed save leaves behind are deleted when the lock holder
-    (train.run, `owner=True`) opens the manager; readers leave them alone.
+    (the training loop, `owner=True`) opens the manager; readers leave them alone.
   * Verified: each save records a CRC-32 fingerprint of every array's bytes in the step's
     metadata (written inside the temporary folder, so atomically with the data). orbax
     itself has no checksum: a flipped byte in a compressed chunk restores silently to
@@ -17,14 +17,14 @@ from __future__ import annotations
 import os
 import shutil
 import zlib
+from typing import Any
 
-import flax.serialization
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
 from jaxgan.errors import WorkdirError
-from jaxgan.state import GANState
+from jaxgan.state import named_leaves
 
 FINGERPRINT_KEY = "jaxgan_state_crc32"
 
@@ -39,34 +39,30 @@ class CheckpointCorrupted(WorkdirError):
     self.reason = reason
 
 
-def _flat_state_dict(tree) -> dict[str, object]:
-  """{'g/params/Dense_0/kernel': leaf, ...} for a GANState or a nested-dict tree."""
-  def name(key) -> str:  # DictKey.key, GetAttrKey.name, SequenceKey.idx, ...
-    for attr in ("key", "name", "idx"):
-      if hasattr(key, attr):
-        return str(getattr(key, attr))
-    return str(key)
-
-  tree = flax.serialization.to_state_dict(tree)
-  return {"/".join(name(k) for k in path): leaf
-          for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
+def _host_array(leaf: Any) -> np.ndarray:
+  if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:
+    # Spread over several processes: every process gathers it (a collective; every
+    # process saves and restores, so all of them get here in the same order).
+    from jax.experimental import multihost_utils
+    return np.asarray(multihost_utils.process_allgather(leaf, tiled=True))
+  return np.asarray(jax.device_get(leaf))
 
 
 def fingerprint(state) -> str:
   """CRC-32 (8 hex digits) over every leaf's path, dtype, shape and bytes, in path order."""
   crc = 0
-  for name, leaf in sorted(_flat_state_dict(state).items()):
-    array = np.ascontiguousarray(jax.device_get(leaf))
+  for name, leaf in sorted(named_leaves(state).items()):
+    array = np.ascontiguousarray(_host_array(leaf))
     crc = zlib.crc32(f"{name}:{array.dtype.str}:{array.shape};".encode(), crc)
     crc = zlib.crc32(array.tobytes(), crc)
   return f"{crc:08x}"
 
 
 class Checkpoints:
-  """Save / restore GANState in `directory` (one sub-folder per step)."""
+  """Save / restore a training state in `directory` (one sub-folder per step)."""
 
   def __init__(self, directory: str, max_to_keep: int = 3, owner: bool = False):
-    """owner: this process holds the workdir lock (train.run). Only an owner deletes
+    """owner: this process holds the workdir lock (the training loop). Only an owner deletes
     the tmp folders of killed saves: a reader (evaluate) might otherwise delete the
     folder of a save that a running trainer is writing."""
     self.directory = os.path.abspath(directory)
@@ -96,26 +92,27 @@ class Checkpoints:
   def all_steps(self) -> list[int]:
     return list(self._manager.all_steps())
 
-  def save(self, state: GANState) -> int:
-    step = int(jax.device_get(state.step))
+  def save(self, state: Any, step: int) -> int:
+    """Saves `state` as checkpoint `step` (the loop's host step: a population's state
+    holds one step counter per member); a step already saved is kept as it is."""
     if step not in self._manager.all_steps():
       self._manager.save(step, args=ocp.args.StandardSave(state),
                          custom_metadata={FINGERPRINT_KEY: fingerprint(state)})
       self._manager.wait_until_finished()
     return step
 
-  def shape_mismatches(self, like: GANState, step: int) -> list[str]:
+  def shape_mismatches(self, like: Any, step: int) -> list[str]:
     """Arrays whose saved shape/dtype differ from `like`'s ('path: saved vs expected').
 
     Raises CheckpointCorrupted if the step's metadata cannot be read.
     """
     try:
       saved = self._manager.item_metadata(step)
-      saved = _flat_state_dict(dict(getattr(saved, "tree", saved)))
+      saved = named_leaves(dict(getattr(saved, "tree", saved)))
     except Exception as e:  # orbax/tensorstore raise many kinds; all mean unreadable.
       raise CheckpointCorrupted(step, f"{type(e).__name__}: {_first_line(e)}") from None
     expected = {k: (tuple(v.shape), np.dtype(v.dtype))
-                for k, v in _flat_state_dict(like).items()}
+                for k, v in named_leaves(like).items()}
     got = {k: (tuple(v.shape), np.dtype(v.dtype)) for k, v in saved.items()}
     diffs = []
     for name in sorted(set(expected) | set(got)):
@@ -125,7 +122,7 @@ class Checkpoints:
         diffs.append(f"{name}: saved {fmt(g)} vs expected {fmt(e)}")
     return diffs
 
-  def restore(self, like: GANState, step: int | None = None) -> GANState:
+  def restore(self, like: Any, step: int | None = None) -> Any:
     """Restores `step` (default: the latest) into the structure and shardings of `like`.
 
     Raises CheckpointCorrupted if it cannot be read or its fingerprint does not match.

@@ -1,10 +1,50 @@
-"""Layers shared by several discriminators."""
+"""Layers shared by several models: PyTorch-initialised Linear, Maxout, minibatch
+discrimination, and the feature/head contract every discriminator follows."""
 
 from __future__ import annotations
+
+import math
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+
+def uniform_init(bound: float):
+  def init(key, shape, dtype=jnp.float32):
+    return jax.random.uniform(key, shape, dtype, -bound, bound)
+  return init
+
+
+class TorchLinear(nn.Module):
+  """nn.Linear with PyTorch's default initialisation.
+
+  torch initialises weight with kaiming_uniform(a=sqrt(5)) and bias uniformly, both in
+  ±1/sqrt(fan_in); matching it keeps side-by-side comparisons with PyTorch-GAN fair.
+  """
+
+  features: int
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    fan_in = x.shape[-1]
+    bound = 1.0 / math.sqrt(fan_in)
+    kernel = self.param("kernel", uniform_init(bound), (fan_in, self.features))
+    bias = self.param("bias", uniform_init(bound), (self.features,))
+    return x @ kernel + bias
+
+
+class Maxout(nn.Module):
+  """pylearn2 Maxout: an affine map to units × pieces, then the max over pieces."""
+
+  units: int
+  pieces: int
+  irange: float
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    z = nn.Dense(self.units * self.pieces, kernel_init=uniform_init(self.irange))(x)
+    return z.reshape(z.shape[:-1] + (self.units, self.pieces)).max(axis=-1)
 
 
 class MinibatchDiscrimination(nn.Module):
@@ -15,7 +55,7 @@ class MinibatchDiscrimination(nn.Module):
   whole batch, i included, as in the paper and its code); returns [f, o].
   T ~ N(0, 0.05²) and bias = −1 as in the authors' Lasagne layer.
   Because o couples the examples of a batch, D must see real and fake batches in
-  separate passes (steps.py always does) and a per-example gradient penalty is invalid.
+  separate passes (jaxgan.steps always does) and a per-example gradient penalty is invalid.
   """
 
   num_kernels: int  # B

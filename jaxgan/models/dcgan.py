@@ -16,7 +16,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxgan.layers import discriminator_head, sow_features
+from jaxgan.models.layers import discriminator_head, sow_features
 
 _INIT = nn.initializers.normal(0.02)
 D_NORMS = ("batch", "layer", "none")

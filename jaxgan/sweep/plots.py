@@ -4,10 +4,11 @@ value, one scatter panel per swept hyperparameter."""
 from __future__ import annotations
 
 import math
-import os
 from typing import Any, Sequence
 
 from PIL import Image, ImageDraw
+
+from jaxgan import fileio
 
 PANEL_W, PANEL_H, MARGIN = 320, 240, 48
 
@@ -32,7 +33,7 @@ def save_metric_plot(path: str, rows: Sequence[dict[str, Any]], names: Sequence[
   width = PANEL_W * len(names)
   img = Image.new("RGB", (width, PANEL_H), "white")
   draw = ImageDraw.Draw(img)
-  ys = [r[metric] for r in rows if math.isfinite(r[metric])]
+  ys = [r[metric] for r in rows if math.isfinite(r.get(metric, math.nan))]
   y_lo, y_hi = (min(ys), max(ys)) if ys else (0.0, 1.0)
   if y_lo == y_hi:
     y_lo, y_hi = y_lo - 0.5, y_hi + 0.5
@@ -49,7 +50,7 @@ def save_metric_plot(path: str, rows: Sequence[dict[str, Any]], names: Sequence[
     sy = _scaler(y_lo, y_hi, bottom - 10, top + 10, False)
     for r in rows:
       x = sx(float(r[name]))
-      if math.isfinite(r[metric]):
+      if math.isfinite(r.get(metric, math.nan)):
         y = sy(r[metric])
         draw.ellipse([x - 3, y - 3, x + 3, y + 3], fill="navy")
       else:
@@ -60,7 +61,4 @@ def save_metric_plot(path: str, rows: Sequence[dict[str, Any]], names: Sequence[
     draw.text((x1 - 40, bottom + 4), f"{hi:.3g}", fill="black")
     draw.text((p * PANEL_W + 2, top), f"{y_hi:.3g}", fill="black")
     draw.text((p * PANEL_W + 2, bottom - 10), f"{y_lo:.3g}", fill="black")
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  tmp = path + ".tmp"
-  img.save(tmp, format="PNG")
-  os.replace(tmp, path)
+  fileio.save_with(path, lambda tmp: img.save(tmp, format="PNG"))

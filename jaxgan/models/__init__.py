@@ -1,0 +1,126 @@
+"""Generators and discriminators (Flax linen), and the registry that names them.
+
+Contract, for every registered model:
+  * generator(image_shape)  -> module; `G.apply(vars, z [B, latent], train) -> [B, H, W, C]`
+    in the model's `pixel_range`.
+  * discriminator(image_shape, options) -> module;
+    `D.apply(vars, x [B, H, W, C], train) -> [B]` logits (D(x) = sigmoid(logit)); losses
+    work on logits for numerical stability.
+  * `noise`: the distribution of z; `pixel_range`: the range of G's output, and so the
+    range the data is scaled to (this registry is the one place that states it);
+    `check_shape(image_shape)`: None when the model fits images of that shape, else why
+    not (the registry owns its checks: `state.make_gan` never branches on a name).
+Modules with BatchNorm keep running statistics in the 'batch_stats' collection; modules
+with dropout take an rng named 'dropout' when train=True. Every discriminator sows its
+feature layer (the input of its last linear layer, [B, F]) as intermediates/features,
+which feature matching reads, and takes `ModelOptions` (minibatch discrimination, D's
+normalisation).
+
+Files: `layers` (TorchLinear, Maxout, minibatch discrimination, the D head), `mlp`
+(PyTorch-GAN gan.py), `paper` (Goodfellow et al. 2014), `dcgan`, `toy`, `conditional`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, NamedTuple
+
+import flax.linen as nn
+import jax
+
+from jaxgan.models import dcgan
+from jaxgan.models.conditional import ConditionalDiscriminator, ConditionalGenerator
+from jaxgan.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from jaxgan.models.layers import (Maxout, MinibatchDiscrimination, TorchLinear,
+                                  discriminator_head, sow_features)
+from jaxgan.models.mlp import MLPDiscriminator, MLPGenerator
+from jaxgan.models.paper import PaperDiscriminator, PaperGenerator
+from jaxgan.models.toy import ToyDiscriminator, ToyGenerator
+
+NOISES = ("normal", "uniform")
+
+
+# --------------------------------------------------------------------------- noise
+def sample_noise(kind: str, key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+  """z ~ the named distribution: 'normal' N(0, 1), or 'uniform' on [-√3, √3] (unit variance)."""
+  if kind == "normal":
+    return jax.random.normal(key, shape)
+  if kind == "uniform":
+    return jax.random.uniform(key, shape, minval=-math.sqrt(3.0), maxval=math.sqrt(3.0))
+  raise ValueError(f"unknown noise {kind!r}")
+
+
+# --------------------------------------------------------------------------- registry
+class ModelOptions(NamedTuple):
+  """Options every discriminator factory takes (from the Config: same names as flags).
+
+  minibatch_kernels: B of minibatch discrimination (0 = off); minibatch_kernel_dim: C.
+  d_norm: the normalisation of D's hidden conv layers where a model has one ('batch',
+  'layer' or 'none'); models without normalisation ignore it.
+  """
+
+  minibatch_kernels: int = 0
+  minibatch_kernel_dim: int = 5
+  d_norm: str = "batch"
+
+  @classmethod
+  def from_config(cls, config) -> "ModelOptions":
+    return cls(config.minibatch_kernels, config.minibatch_kernel_dim, config.d_norm)
+
+
+def _any_shape(image_shape: tuple[int, int, int]) -> str | None:
+  del image_shape
+  return None
+
+
+class ModelSpec(NamedTuple):
+  generator: Callable[[tuple[int, int, int]], nn.Module]
+  discriminator: Callable[..., nn.Module]  # (image_shape, ModelOptions) -> module
+  noise: str
+  pixel_range: tuple[float, float]
+  check_shape: Callable[[tuple[int, int, int]], str | None] = _any_shape
+  # D couples the examples of a batch under these options (BatchNorm, minibatch
+  # features): a per-example gradient penalty is then invalid.
+  couples_batch: Callable[[ModelOptions], bool] = lambda o: o.minibatch_kernels > 0
+
+
+def _mbd(options: ModelOptions) -> dict:
+  return {"minibatch_kernels": options.minibatch_kernels,
+          "minibatch_kernel_dim": options.minibatch_kernel_dim}
+
+
+MODELS: dict[str, ModelSpec] = {
+    # PyTorch-GAN implementations/gan/gan.py; pixels in [-1, 1] (Tanh output).
+    "mlp": ModelSpec(lambda shape: MLPGenerator(shape),
+                     lambda shape, o=ModelOptions(): MLPDiscriminator(**_mbd(o)),
+                     "normal", (-1.0, 1.0)),
+    # The paper's MNIST model; pixels in [0, 1] (Sigmoid output).
+    "paper_mlp": ModelSpec(lambda shape: PaperGenerator(shape),
+                           lambda shape, o=ModelOptions(): PaperDiscriminator(**_mbd(o)),
+                           "uniform", (0.0, 1.0)),
+    # Radford et al. 2016 for 28x28 and 32x32 (and any even size down to 4 or 7).
+    "dcgan": ModelSpec(lambda shape: DCGANGenerator(shape),
+                       lambda shape, o=ModelOptions(): DCGANDiscriminator(
+                           d_norm=o.d_norm, **_mbd(o)),
+                       "normal", (-1.0, 1.0), check_shape=dcgan.check_image_shape,
+                       couples_batch=lambda o: o.minibatch_kernels > 0
+                       or o.d_norm == "batch"),
+    # Small ReLU MLPs for the 1-D and 2-D toy datasets (data used as is, not scaled).
+    "toy_mlp": ModelSpec(lambda shape: ToyGenerator(shape),
+                         lambda shape, o=ModelOptions(): ToyDiscriminator(**_mbd(o)),
+                         "normal", (-1.0, 1.0)),
+}
+
+
+def get_model(name: str) -> ModelSpec:
+  if name not in MODELS:
+    raise KeyError(f"unknown model {name!r}; known: {sorted(MODELS)}")
+  return MODELS[name]
+
+
+__all__ = ["MODELS", "NOISES", "ConditionalDiscriminator", "ConditionalGenerator",
+           "DCGANDiscriminator", "DCGANGenerator", "MLPDiscriminator", "MLPGenerator",
+           "Maxout", "MinibatchDiscrimination", "ModelOptions", "ModelSpec",
+           "PaperDiscriminator", "PaperGenerator", "ToyDiscriminator", "ToyGenerator",
+           "TorchLinear", "discriminator_head", "get_model", "sample_noise",
+           "sow_features"]

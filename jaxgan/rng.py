@@ -1,0 +1,52 @@
+"""The one table of random streams: every key of a run derives from its seed here.
+
+A run is a pure function of (config, seed, step): each stream below is a `fold_in` of one
+of two roots, so adding a stream never shifts another, and a resumed run or a population
+member draws exactly what the uninterrupted single run draws.
+
+Root `seed_key = PRNGKey(seed)`:
+  init                split(seed_key, 3) -> (G init, D init, the run key `state.rng`)
+  SAMPLE_GRID  = 1    fixed noise of the sample grids and of the toy mode metrics
+  EVAL_NOISE   = 2    the evaluation's generator noise (batch i: fold_in(key, i))
+  KID_SUBSETS  = 3    KID's random subsets
+  FIGURE1_*    = 7-9  the Figure 1 program's plot noise, samples and D-only steps
+
+Root `state.rng` (the run key, checkpointed in the state):
+  DATA = 0            the batch order (data.batch_indices; epoch e: fold_in(key, e))
+  STEP = 1            per-step keys: fold_in(fold_in(rng, STEP), step); within a step,
+                      D update i uses fold_in(step_key, i) and the G update
+                      fold_in(step_key, k)
+"""
+
+from __future__ import annotations
+
+import jax
+
+SAMPLE_GRID = 1
+EVAL_NOISE = 2
+KID_SUBSETS = 3
+FIGURE1_PLOT = 7
+FIGURE1_SAMPLES = 8
+FIGURE1_D_ONLY = 9
+
+DATA = 0
+STEP = 1
+
+
+def seed_key(seed: int | jax.Array) -> jax.Array:
+  return jax.random.PRNGKey(seed)
+
+
+def seed_stream(seed: int | jax.Array, stream: int) -> jax.Array:
+  """The key of `stream` (SAMPLE_GRID, EVAL_NOISE, ...) of a seed."""
+  return jax.random.fold_in(jax.random.PRNGKey(seed), stream)
+
+
+def data_key(run_key: jax.Array) -> jax.Array:
+  """The batch-order key of a run key (state.rng)."""
+  return jax.random.fold_in(run_key, DATA)
+
+
+def step_key(run_key: jax.Array, step: jax.Array | int) -> jax.Array:
+  """The key of train step `step` of a run key (state.rng)."""
+  return jax.random.fold_in(jax.random.fold_in(run_key, STEP), step)

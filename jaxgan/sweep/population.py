@@ -1,0 +1,270 @@
+"""Populations: many configurations of one GAN, trained as one vmapped program.
+
+A sweep such as `--sweep=lr_d=1e-4,2e-4 --sweep=seed=0,1` names values for run-time
+hyperparameters; the population is their cartesian product (`config.sweep_members`:
+4 members here, the last --sweep varying fastest). Every member is a full `Config`,
+validated like a single run.
+
+How a population stays one compiled program:
+  * the step is built once, from member 0's config; every swept value lives in an array
+    leaf of the state (the optimizers' `opt_state.hyperparams`, or the init key for
+    `seed`), so the traced step reads it at run time and never bakes it in;
+  * the population state's GANState has a leading axis [num_members, ...] on every
+    leaf; the step is `jax.vmap` of one member's step with the dataset unbatched, so all
+    members share the one on-device copy of the data;
+  * each member keeps its own rng (noise, dropout, data order) and optimizer state.
+
+Divergence is caught inside the compiled step, per member (`guarded_member_step`): when
+a member's losses or state become non-finite, its update is discarded (it keeps its last
+finite state), the step and the non-finite quantities are recorded in its `Health`, and
+from then on its updates stay masked. The other members compute exactly what they would
+if it were healthy: no operation mixes members.
+
+Member i is therefore the single run with member i's config: the same initial state
+(exactly) and the same updates (up to float reassociation in batched kernels).
+
+This module is pure: it builds functions and shardings; jaxgan.runtime compiles them.
+
+Extending: a new run-time hyperparameter becomes sweepable by putting it in an array leaf
+of GANState that the step reads, a `config.SWEEPABLE` entry, and a setter in SETTERS.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from jaxgan import rng
+from jaxgan.config import SWEEPABLE, Member
+from jaxgan.errors import ConfigError
+from jaxgan.state import GAN, GANState
+from jaxgan.steps import repeat_step
+
+POP, DATA = "pop", "data"  # The mesh's axis names: members, and each batch.
+HEALTHY = -1  # Health.diverged_at of a member that has not diverged.
+# The parts of a member's state checked for NaN/Inf, after its metrics (one bit each).
+STATE_GROUPS = ("g/params", "g/batch_stats", "g/opt_state", "d/params", "d/batch_stats",
+                "d/opt_state", "g_ema")
+
+
+# --------------------------------------------------------------------------- state
+class Health(flax.struct.PyTreeNode):
+  """Per member (leaves [P] in a population): `diverged_at`, the step after which its
+  state would have become non-finite (HEALTHY = -1 while finite); `nonfinite`, a bit mask
+  over `group_names` of what was non-finite then."""
+
+  diverged_at: jax.Array
+  nonfinite: jax.Array
+
+
+class PopulationState(flax.struct.PyTreeNode):
+  """gan: a GANState whose every leaf is [P, ...]; health: [P] leaves."""
+
+  gan: GANState
+  health: Health
+
+
+def _set_opt_hparam(nets: Sequence[str], key: str):
+  """A setter of opt_state.hyperparams[key] (optax inject_hyperparams) of G and/or D."""
+
+  def set_leaf(state: GANState, values: jax.Array) -> GANState:
+    for name in nets:
+      net = getattr(state, name)
+      hyper = dict(net.opt_state.hyperparams)
+      old = hyper[key]
+      # Same dtype as the single run's leaf, broadcast over the member axis.
+      hyper[key] = jnp.asarray(values, old.dtype).reshape(old.shape)
+      net = net.replace(opt_state=net.opt_state._replace(hyperparams=hyper))
+      state = state.replace(**{name: net})
+    return state
+
+  return set_leaf
+
+
+# How each sweepable value enters the population state (None: `seed`, through the init
+# key). Keyed like config.SWEEPABLE.
+SETTERS: dict[str, Callable[[GANState, jax.Array], GANState] | None] = {
+    "seed": None,
+    "lr_g": _set_opt_hparam(["g"], "learning_rate"),
+    "lr_d": _set_opt_hparam(["d"], "learning_rate"),
+    "b1": _set_opt_hparam(["g", "d"], "b1"),
+    "b2": _set_opt_hparam(["g", "d"], "b2"),
+    "momentum": _set_opt_hparam(["g", "d"], "momentum"),
+}
+assert set(SETTERS) == set(SWEEPABLE), "every sweepable flag needs a setter"
+
+
+def member_seeds(members: Sequence[Member]) -> np.ndarray:
+  return np.array([m.config.seed for m in members], np.uint32)
+
+
+def init_fn(gan: GAN, members: Sequence[Member]) -> Callable[[], PopulationState]:
+  """A function of no arguments returning the stacked initial state: leaf [P, ...] ==
+  member i's single-run init at [i] (gan may come from any member's config: the swept
+  values are written per member). Compile it once (jaxgan.runtime.compile)."""
+  seeds = member_seeds(members)
+  names = list(members[0].hparams) if members else []
+  values = {n: np.array([m.hparams[n] for m in members], np.float32)
+            for n in names if SETTERS[n] is not None}
+  num = len(members)
+
+  def init() -> PopulationState:
+    keys = jax.vmap(rng.seed_key)(jnp.asarray(seeds))
+    state = jax.vmap(gan.init)(keys)
+    for name, vals in values.items():
+      state = SETTERS[name](state, jnp.asarray(vals))
+    health = Health(diverged_at=jnp.full((num,), HEALTHY, jnp.int32),
+                    nonfinite=jnp.zeros((num,), jnp.int32))
+    return PopulationState(gan=state, health=health)
+
+  return init
+
+
+def member_state(state: PopulationState | GANState, index: int) -> GANState:
+  """Member `index` of a population state, as a single-run state."""
+  gan = state.gan if isinstance(state, PopulationState) else state
+  return jax.tree_util.tree_map(lambda x: x[index], gan)
+
+
+# --------------------------------------------------------------------------- divergence
+def _all_finite(tree: Any) -> jax.Array:
+  leaves = [x for x in jax.tree_util.tree_leaves(tree)
+            if jnp.issubdtype(jnp.result_type(x), jnp.inexact)]
+  if not leaves:
+    return jnp.bool_(True)
+  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+
+
+def _groups(state: GANState, metrics: dict[str, jax.Array]) -> list[tuple[str, Any]]:
+  trees = [(f"loss/metric {k}", metrics[k]) for k in sorted(metrics)]
+  trees += [("g/params", state.g.params), ("g/batch_stats", state.g.batch_stats),
+            ("g/opt_state", state.g.opt_state), ("d/params", state.d.params),
+            ("d/batch_stats", state.d.batch_stats), ("d/opt_state", state.d.opt_state),
+            ("g_ema", state.g_ema)]
+  return trees
+
+
+class GuardedStep:
+  """One member's train step that never lets NaN/Inf into the member's state.
+
+  `__call__(member, images, labels) -> (member, metrics)` on a PopulationState of one
+  member ([] leaves): when the new state or a metric is non-finite, or the member had
+  diverged before, the new state is discarded (the step counter still advances, so the
+  member stays in step with the population) and its metrics are NaN. The first time,
+  `health` records the step and the non-finite groups. `group_names` (filled when the
+  step is traced) names the bits of Health.nonfinite.
+  """
+
+  def __init__(self, train_step: Callable):
+    self.train_step = train_step
+    self.group_names: list[str] = []
+
+  def __call__(self, member: PopulationState, images: jax.Array,
+               labels: jax.Array | None = None):
+    new, metrics = self.train_step(member.gan, images, labels)
+    groups = _groups(new, metrics)
+    if len(groups) > 31:
+      raise ValueError(f"{len(groups)} groups do not fit the int32 divergence mask")
+    self.group_names = [name for name, _ in groups]
+    bad = jnp.int32(0)
+    for bit, (_, tree) in enumerate(groups):
+      bad = bad | jnp.where(_all_finite(tree), 0, 1 << bit).astype(jnp.int32)
+    healthy = member.health.diverged_at == HEALTHY
+    keep_new = healthy & (bad == 0)
+    gan = jax.tree_util.tree_map(lambda n, o: jnp.where(keep_new, n, o), new, member.gan)
+    gan = gan.replace(step=new.step)
+    newly = healthy & (bad != 0)
+    health = Health(diverged_at=jnp.where(newly, new.step, member.health.diverged_at),
+                    nonfinite=jnp.where(newly, bad, member.health.nonfinite))
+    metrics = {k: jnp.where(keep_new, v, jnp.nan) for k, v in metrics.items()}
+    return PopulationState(gan=gan, health=health), metrics
+
+  def describe(self, mask: int) -> list[str]:
+    """The names of the groups set in a Health.nonfinite mask."""
+    return [name for bit, name in enumerate(self.group_names) if mask >> bit & 1]
+
+
+def population_step(member_step: Callable, steps_per_call: int = 1) -> Callable:
+  """vmap of a member step over the member axis, the dataset shared (in_axes None);
+  steps_per_call = n > 1 runs n steps per call (steps.repeat_step's lax.scan inside the
+  vmap) and returns the last step's metrics. (state [P, ...], images, labels) ->
+  (state, metrics {name: [P]})."""
+  step = repeat_step(member_step, steps_per_call)
+  return jax.vmap(step, in_axes=(0, None, None), spmd_axis_name=POP)
+
+
+# --------------------------------------------------------------------------- mesh
+def choose_mesh_shape(requested: tuple[int, int] | None, num_devices: int,
+                      num_members: int, batch_size: int) -> tuple[int, int]:
+  """Validates a (pop, data) shape, or picks one: as many devices on 'pop' as divide
+  both the device count and the population, the rest on 'data'.
+
+  Raises ConfigError when the shape does not use exactly `num_devices`, when 'pop' does
+  not divide the population, or when 'data' does not divide --batch_size.
+  """
+  if requested is None:
+    for pop in sorted((d for d in range(1, num_devices + 1) if num_devices % d == 0),
+                      reverse=True):
+      data = num_devices // pop
+      if num_members % pop == 0 and batch_size % data == 0:
+        return pop, data
+    raise ConfigError(
+        f"no mesh fits {num_devices} devices, {num_members} sweep members and "
+        f"--batch_size={batch_size}: choose --mesh_shape=POP,DATA with POP dividing the "
+        "member count and DATA dividing the batch size, POP*DATA = devices.")
+  pop, data = requested
+  if pop * data != num_devices:
+    raise ConfigError(f"--mesh_shape={pop},{data} uses {pop * data} devices but there "
+                      f"are {num_devices}; expected POP*DATA = {num_devices}.")
+  if num_members % pop:
+    raise ConfigError(f"--mesh_shape={pop},{data}: the population axis ({pop}) must "
+                      f"divide the number of sweep members ({num_members}).")
+  if batch_size % data:
+    raise ConfigError(f"--mesh_shape={pop},{data}: the data axis ({data}) must divide "
+                      f"--batch_size={batch_size}.")
+  return pop, data
+
+
+def make_mesh(shape: tuple[int, int], devices: Sequence[Any] | None = None) -> Mesh:
+  """A ('pop', 'data') mesh over `devices` (default: all devices of all processes)."""
+  devices = list(jax.devices() if devices is None else devices)
+  return Mesh(np.array(devices, dtype=object).reshape(shape), (POP, DATA))
+
+
+def shardings(mesh: Mesh) -> dict[str, NamedSharding]:
+  """members: leading axis over 'pop'; replicated: the dataset and anything the host
+  reads (metrics, samples)."""
+  return {"members": NamedSharding(mesh, PartitionSpec(POP)),
+          "replicated": NamedSharding(mesh, PartitionSpec())}
+
+
+def batch_constraint(mesh: Mesh) -> Callable[[jax.Array], jax.Array]:
+  """Inside the vmapped step (vmap with spmd_axis_name='pop'), spreads one member's
+  batch [B, ...] over the 'data' axis; vmap adds 'pop' for the member axis."""
+  sharding = NamedSharding(mesh, PartitionSpec(DATA))
+  return lambda batch: jax.lax.with_sharding_constraint(batch, sharding)
+
+
+def place_dataset(images: np.ndarray, mesh: Mesh) -> jax.Array:
+  """The whole split [N, ...], replicated on every device of the mesh (built shard by
+  shard, so it also works when the mesh spans several processes)."""
+  return jax.make_array_from_callback(images.shape, shardings(mesh)["replicated"],
+                                      lambda index: images[index])
+
+
+def member_noise_fn(gan: GAN, members: Sequence[Member], count: int,
+                    stream: int = rng.SAMPLE_GRID) -> Callable[[], jax.Array]:
+  """A function returning [P, count, latent] noise: member i's is the single run's
+  (`stream` of its seed)."""
+  seeds = member_seeds(members)
+
+  def noise() -> jax.Array:
+    return jax.vmap(lambda seed: gan.sample_noise(rng.seed_stream(seed, stream), count))(
+        jnp.asarray(seeds))
+
+  return noise

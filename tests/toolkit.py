@@ -1,0 +1,289 @@
+"""The tests' shared toolkit: tiny data, tiny configs, tree equality, workdir readers and
+the entry point, in a subprocess or in this process. One copy of each, for every test
+module."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import gzip
+import json
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+import jax
+import numpy as np
+
+from jaxgan.config import Config
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
+# Subprocesses share one persistent compilation cache: each start would otherwise
+# compile the train step again, which on a 2-core CPU costs far more than the few steps
+# a test runs. Compiled code is the same either way (the cache key is the HLO).
+JAX_CACHE = os.path.join(tempfile.gettempdir(), f"jaxgan-test-jax-cache-{os.getuid()}")
+
+
+# --------------------------------------------------------------------------- data
+def idx_bytes(array: np.ndarray, code: int = 0x08) -> bytes:
+  """An array as an IDX file (magic 0x0000TTNN, big-endian dims, the raw bytes)."""
+  array = np.ascontiguousarray(array)
+  header = b"\0\0" + bytes([code, array.ndim]) + struct.pack(f">{array.ndim}I",
+                                                              *array.shape)
+  return header + array.tobytes()
+
+
+def write_idx_dir(folder, images: np.ndarray, labels: np.ndarray,
+                  test_images: np.ndarray | None = None,
+                  test_labels: np.ndarray | None = None, gz: bool = False) -> str:
+  """Writes the four MNIST-format IDX files (uint8 images [N, H, W], labels [N])."""
+  os.makedirs(folder, exist_ok=True)
+  test_images = images if test_images is None else test_images
+  test_labels = labels if test_labels is None else test_labels
+  for stem, imgs, labs in (("train", images, labels), ("t10k", test_images, test_labels)):
+    for kind, ndim, arr in (("images", 3, imgs), ("labels", 1, labs)):
+      raw = idx_bytes(np.asarray(arr, np.uint8))
+      name = os.path.join(folder, f"{stem}-{kind}-idx{ndim}-ubyte")
+      if gz:
+        with gzip.open(name + ".gz", "wb") as f:
+          f.write(raw)
+      else:
+        with open(name, "wb") as f:
+          f.write(raw)
+  return str(folder)
+
+
+def tiny_idx_dir(folder, num_train: int = 64, num_test: int = 16, side: int = 8,
+                 gz: bool = False) -> str:
+  """Random side x side uint8 images with labels 0..9 (seed 0), as IDX files."""
+  rng = np.random.default_rng(0)
+  return write_idx_dir(folder, rng.integers(0, 256, (num_train, side, side)),
+                       rng.integers(0, 10, (num_train,)),
+                       rng.integers(0, 256, (num_test, side, side)),
+                       rng.integers(0, 10, (num_test,)), gz=gz)
+
+
+def tiny_config(data_dir: str = "", **overrides: Any) -> Config:
+  """The real mlp on 8x8 images with small batches: milliseconds per step."""
+  base = dict(dataset="tiny", data_dir=data_dir, model="mlp", latent_dim=4, batch_size=8,
+              num_steps=3, log_every=1, sample_every=0, checkpoint_every=0,
+              sample_grid=2)
+  base.update(overrides)
+  return Config(**base)
+
+
+def shrink(gan):
+  """The same model classes with narrow layers: the code paths of the real models at a
+  fraction of the compile and run time."""
+  from jaxgan import models
+  g, d = gan.generator, gan.discriminator
+  if isinstance(g, models.MLPGenerator):
+    g = g.clone(hidden=(16, 32))
+  elif isinstance(g, models.PaperGenerator):
+    g = g.clone(hidden=(32, 32))
+  if isinstance(d, models.MLPDiscriminator):
+    d = d.clone(hidden=(32, 16))
+  elif isinstance(d, models.PaperDiscriminator):
+    d = d.clone(units=16)
+  return gan._replace(generator=g, discriminator=d)
+
+
+# --------------------------------------------------------------------------- trees
+def host_tree(tree: Any) -> Any:
+  return jax.tree_util.tree_map(np.asarray, jax.device_get(tree))
+
+
+def assert_trees_equal(a: Any, b: Any) -> None:
+  """Same structure and bit-identical leaves (dtype included)."""
+  leaves_a, tree_a = jax.tree_util.tree_flatten(host_tree(a))
+  leaves_b, tree_b = jax.tree_util.tree_flatten(host_tree(b))
+  assert tree_a == tree_b, f"structures differ:\n{tree_a}\n{tree_b}"
+  for i, (x, y) in enumerate(zip(leaves_a, leaves_b)):
+    assert x.dtype == y.dtype, f"leaf {i}: {x.dtype} vs {y.dtype}"
+    assert np.array_equal(x, y, equal_nan=True), f"leaf {i} differs"
+
+
+def assert_trees_close(a: Any, b: Any, rtol: float) -> None:
+  """Same structure; every leaf within `rtol` of the other *relative to that leaf's own
+  scale* (max |x|), so leaves of ~1e-8 (Adam's second moments) are held to the same
+  relative precision as parameters of ~1."""
+  leaves_a, tree_a = jax.tree_util.tree_flatten(host_tree(a))
+  leaves_b, tree_b = jax.tree_util.tree_flatten(host_tree(b))
+  assert tree_a == tree_b
+  for i, (x, y) in enumerate(zip(leaves_a, leaves_b)):
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    scale = max(np.max(np.abs(x), initial=0.0), np.max(np.abs(y), initial=0.0))
+    assert np.max(np.abs(x - y), initial=0.0) <= rtol * scale, (
+        f"leaf {i}: max diff {np.max(np.abs(x - y))} vs scale {scale}")
+
+
+# --------------------------------------------------------------------------- workdirs
+def read_metrics(workdir: str, drop_speed: bool = True) -> list[dict]:
+  """metrics.jsonl's records; without steps_per_s (wall-clock speed, the one field that
+  is not deterministic)."""
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    records = [json.loads(line) for line in f]
+  if drop_speed:
+    for r in records:
+      r.pop("steps_per_s", None)
+  return records
+
+
+def read_results(workdir: str) -> list[dict]:
+  """The rows of a sweep's results CSV, best rank first."""
+  from jaxgan.sweep import results
+  with open(os.path.join(workdir, results.RESULTS_CSV)) as f:
+    return list(csv.DictReader(f))
+
+
+def tree_snapshot(folder) -> dict:
+  """{relative path: (size, mtime_ns)} of every file under `folder` but the lock file
+  (which a run that takes the lock rewrites with its pid)."""
+  from jaxgan.runtime.workdir import LOCK_NAME
+  snap = {}
+  for root, _, files in os.walk(folder):
+    for name in files:
+      if name == LOCK_NAME:
+        continue
+      path = os.path.join(root, name)
+      st = os.stat(path)
+      snap[os.path.relpath(path, folder)] = (st.st_size, st.st_mtime_ns)
+  return snap
+
+
+def restore_checkpoint(workdir: str, like: Any, step: int | None = None) -> Any:
+  from jaxgan.runtime.checkpoint import Checkpoints
+  ckpts = Checkpoints(os.path.join(workdir, "checkpoints"))
+  try:
+    return ckpts.restore(like, step)
+  finally:
+    ckpts.close()
+
+
+# --------------------------------------------------------------------------- entry points
+def subprocess_env(**extra: str) -> dict[str, str]:
+  return dict(os.environ, PYTHONPATH=REPO, JAX_PLATFORMS="cpu",
+              JAX_COMPILATION_CACHE_DIR=JAX_CACHE,
+              JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+              JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0", **extra)
+
+
+def config_flags(config: Config) -> list[str]:
+  """--name=value for every field of `config` (a repeated flag per --sweep value)."""
+  out = []
+  for k, v in dataclasses.asdict(config).items():
+    if isinstance(v, tuple):
+      out += [f"--{k}={x}" for x in v]
+    else:
+      out.append(f"--{k}={v}")
+  return out
+
+
+def main_command(workdir: str, config: Config, *extra: str) -> list[str]:
+  return [sys.executable, "-m", "jaxgan.main", f"--workdir={workdir}",
+          f"--compilation_cache_dir={JAX_CACHE}", *config_flags(config), *extra]
+
+
+def start(command: list[str], cwd: str = REPO) -> subprocess.Popen:
+  return subprocess.Popen(command, cwd=cwd, env=subprocess_env(), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True)
+
+
+def run_command(command: list[str], timeout: float = 300,
+                cwd: str = REPO) -> subprocess.CompletedProcess:
+  return subprocess.run(command, cwd=cwd, env=subprocess_env(), capture_output=True,
+                        text=True, timeout=timeout)
+
+
+def wait_for_logged_step(proc: subprocess.Popen, workdir: str, step: int,
+                         timeout: float = 240) -> None:
+  """Polls metrics.jsonl until a record with step >= `step` appears (or the run ends)."""
+  path = os.path.join(workdir, "metrics.jsonl")
+  deadline = time.monotonic() + timeout
+  while time.monotonic() < deadline and proc.poll() is None:
+    try:
+      with open(path) as f:
+        steps = [json.loads(line)["step"] for line in f if line.endswith("\n")]
+      if steps and max(steps) >= step:
+        return
+    except (OSError, ValueError):
+      pass
+    time.sleep(0.005)
+
+
+def run_main_in_process(argv: list[str], capsys) -> tuple[int, str]:
+  """Runs `python -m jaxgan.main ARGV` in this process (its flag parser and main);
+  returns (exit code, stderr)."""
+  from absl.testing import flagsaver
+
+  from jaxgan.cli import common, main
+  common.define_once(main.define_flags)
+  with flagsaver.flagsaver():
+    code = 0
+    try:
+      rest = common.parse_flags(["jaxgan", *argv])
+      main.main(rest)
+    except SystemExit as e:
+      code = e.code
+  return code, capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- evaluation
+# A tiny labelled image dataset with known classes, and its classifier trained once per
+# test process (training and its compilation are the slow part).
+CLASSES_SHAPE = (8, 8)
+
+
+def make_class_images(num: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+  """Three classes anyone can tell apart: bright top half, bright bottom half, dark;
+  plus noise. Returns uint8 [num, 8, 8] and int labels [num]."""
+  rng = np.random.default_rng(seed)
+  labels = np.arange(num) % 3
+  images = rng.uniform(0, 60, size=(num,) + CLASSES_SHAPE)
+  images[labels == 0, :4] += 180
+  images[labels == 1, 4:] += 180
+  return images.clip(0, 255).astype(np.uint8), labels.astype(np.int32)
+
+
+def write_classes_folder(folder: str, num_train: int = 120, num_test: int = 60) -> str:
+  """The four IDX files of the three-class dataset (`make_class_images`) in `folder`."""
+  train_images, train_labels = make_class_images(num_train, 0)
+  test_images, test_labels = make_class_images(num_test, 1)
+  return write_idx_dir(folder, train_images, train_labels, test_images, test_labels)
+
+
+_CACHE: dict = {}
+
+
+def trained_tiny_classifier():
+  """(data_dir, classifier) for the tiny dataset, trained once per test process and
+  shared by the test modules (training and its compilation are the slow part)."""
+  if "tiny" not in _CACHE:
+    import tempfile
+
+    from jaxgan import data
+    from jaxgan.eval import classifier as clf
+    data_dir = write_classes_folder(os.path.join(tempfile.mkdtemp(prefix="jaxgan_eval_"),
+                                                 "classes"))
+    train = data.load_dataset("", data_dir, "train")
+    test = data.load_dataset("", data_dir, "test")
+    model = clf.train_classifier(train, test, epochs=4, batch_size=32,
+                                 learning_rate=3e-3, log=lambda *_: None)
+    _CACHE["tiny"] = (data_dir, model)
+  return _CACHE["tiny"]
+
+
+def cached_tiny_classifier(root) -> tuple[str, object, str]:
+  """(data_dir, classifier, cache): the tiny classifier saved in the classifier cache
+  folder root/classifiers, where training runs on data_dir look it up (by the data's
+  name, 'classes': --classifier_dir)."""
+  from jaxgan.eval import classifier as clf
+  data_dir, model = trained_tiny_classifier()
+  cache = os.path.join(str(root), "classifiers")
+  clf.save_classifier(model, clf.cache_path(model.dataset, cache))
+  return data_dir, model, cache
