@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The 8-Gaussian ring table of WORKSPACE.md: vanilla, feature matching and minibatch
+# The 8-Gaussian ring table of experiments/README.md: vanilla, feature matching and minibatch
 # discrimination, 5 seeds each; prints modes covered and % high-quality at the last step
 # as mean ± std over seeds. Usage: bash experiments/ring_table.sh [RUNS_DIR]
 set -euo pipefail

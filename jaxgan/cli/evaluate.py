@@ -4,7 +4,7 @@ r"""Evaluates a training run's checkpoint: FID, KID, IS, Parzen log-likelihood, 
 
 reads runs/fm/config.json, restores the checkpoint at step N (default: the latest;
 --step=0 without a checkpoint: the untrained generator from the run's seed), and writes
-runs/fm/eval/step_<N>.json. The real-data reference row (the first --eval_num_samples
+runs/fm/eval/step_<N>.json (a sweep's workdir: every member, eval/member_<i>/step_<N>.json). The real-data reference row (the first --eval_num_samples
 training images scored as if generated, against the test split) is
 
     python -m jaxgan.evaluate --workdir=runs/fm --real
@@ -85,6 +85,15 @@ def _evaluate(argv: list[str]) -> None:
     results.update(source=f"real: {config.data_name} train[:{n}]",
                    dataset=config.data_name)
     path = os.path.join(FLAGS.workdir, "eval", "real_train.json")
+  elif config.sweep:
+    members = runs.evaluate_population_workdir(config, FLAGS.workdir, FLAGS.step,
+                                               evaluator)
+    for results in members:
+      print(json.dumps({"member": results["member"], **results["hparams"],
+                        **{k: results.get(k) for k in SUMMARY_KEYS}}))
+    print(f"wrote {FLAGS.workdir}/eval/member_<i>/step_{members[0]['step']}.json for "
+          f"{len(members)} members, {members[0]['num_samples']} samples each")
+    return
   else:
     results = runs.evaluate_workdir(config, FLAGS.workdir, FLAGS.step, evaluator)
     path = runs.results_path(FLAGS.workdir, results["step"])

@@ -51,8 +51,11 @@ class PopulationEval:
       def one(member_state, seed):
         key = rng.seed_stream(seed, rng.EVAL_NOISE)
         z = gan.sample_noise(jax.random.fold_in(key, index), GENERATE_BATCH)
+        # A conditional G cycles through the classes, as a single run's evaluation.
+        labels = ((jnp.arange(GENERATE_BATCH, dtype=jnp.int32) % gan.num_classes,)
+                  if gan.num_classes else ())
         # Evaluator.generate's mapping to [0, 1], per batch (elementwise: same values).
-        return jnp.clip((sample(member_state, z) - lo) / (hi - lo), 0.0, 1.0)
+        return jnp.clip((sample(member_state, z, *labels) - lo) / (hi - lo), 0.0, 1.0)
       return jax.vmap(one)(state, jnp.asarray(seeds))
 
     self._batch = jax.jit(batch, out_shardings=out_sharding)

@@ -13,6 +13,7 @@ import os
 from typing import Any, Callable
 
 import jax
+import jax.numpy as jnp
 
 from jaxgan import data, rng
 from jaxgan.config import FIELDS, Config
@@ -46,7 +47,12 @@ class GeneratorEval:
                                                                  jax.Array],
                evaluator: Evaluator):
     self.config, self.gan, self.evaluator = config, gan, evaluator
-    self._sample = jax.jit(sample)
+    sample = jax.jit(sample)
+    if gan.num_classes:  # A conditional G: the samples cycle through the classes.
+      self._sample = lambda state, z: sample(
+          state, z, jnp.arange(z.shape[0], dtype=jnp.int32) % gan.num_classes)
+    else:
+      self._sample = sample
     self._key = rng.seed_stream(config.seed, rng.EVAL_NOISE)
 
   def __call__(self, state: GANState, workdir: str | None = None) -> dict[str, Any]:
@@ -91,37 +97,68 @@ def load_run_config(workdir: str, **overrides: Any) -> Config:
   return Config(**kwargs).validate()
 
 
-def restore_state(config: Config, gan: GAN, workdir: str, step: int | None) -> GANState:
-  """The state at `step` of workdir's checkpoints (None: the latest). Step 0 without a
-  checkpoint is the untrained initial state from config.seed, as training starts."""
+def _restore(init: Any, workdir: str, step: int | None) -> tuple[Any, int]:
+  """(state, step) of the checkpoint at `step` of workdir (None: the latest), restored
+  into `init`'s structure; step 0 without a checkpoint is `init` itself."""
   from jaxgan.runtime.checkpoint import Checkpoints
-  from jaxgan.runtime.compile import initial_state
-  init = initial_state(gan, rng.seed_key(config.seed))
   directory = os.path.join(workdir, "checkpoints")
   steps = []
   if os.path.isdir(directory):
     ckpts = Checkpoints(directory)
     steps = ckpts.all_steps()
     if (step is None and steps) or step in steps:
+      step = ckpts.latest_step() if step is None else step
       state = ckpts.restore(init, step)
       ckpts.close()
-      return state
+      return state, step
     ckpts.close()
   if step == 0:
-    return init
+    return init, 0
   raise EvalError(f"--workdir={workdir!r} has no checkpoint"
                   + (f" at step {step}" if step is not None else "")
                   + f"; its checkpoints are at steps {sorted(steps)} (or --step=0 for "
                   "the untrained generator).")
 
 
+def restore_state(config: Config, gan: GAN, workdir: str, step: int | None) -> GANState:
+  """The state at `step` of workdir's checkpoints (None: the latest). Step 0 without a
+  checkpoint is the untrained initial state from config.seed, as training starts."""
+  from jaxgan.runtime.compile import initial_state
+  return _restore(initial_state(gan, rng.seed_key(config.seed)), workdir, step)[0]
+
+
+def _gan_and_sample(config: Config, evaluator: Evaluator):
+  from jaxgan.steps import make_steps
+  gan = make_gan(config, tuple(evaluator.extractor.image_shape),
+                 int(evaluator.label_distribution.shape[0]))
+  return gan, make_steps(config, gan, num_examples=1).sample
+
+
 def evaluate_workdir(config: Config, workdir: str, step: int | None,
                      evaluator: Evaluator | None = None) -> dict[str, Any]:
-  """Evaluates the checkpoint at `step` of workdir; writes eval/step_<step>.json."""
+  """Evaluates the checkpoint at `step` of a single run's workdir; writes
+  eval/step_<step>.json."""
   evaluator = evaluator or make_evaluator(config)
-  train_ds_shape = tuple(evaluator.extractor.image_shape)
-  gan = make_gan(config, train_ds_shape)
-  from jaxgan.steps import make_steps
-  steps = make_steps(config, gan, num_examples=1)
+  gan, sample = _gan_and_sample(config, evaluator)
   state = restore_state(config, gan, workdir, step)
-  return GeneratorEval(config, gan, steps.sample, evaluator)(state, workdir)
+  return GeneratorEval(config, gan, sample, evaluator)(state, workdir)
+
+
+def evaluate_population_workdir(config: Config, workdir: str, step: int | None,
+                                evaluator: Evaluator | None = None
+                                ) -> list[dict[str, Any]]:
+  """Evaluates every member of a sweep's checkpoint at `step`; writes
+  eval/member_<i>/step_<step>.json and returns the members' results in member order
+  (each member with the noise its single run would use, as during training)."""
+  from jaxgan.config import sweep_members
+  from jaxgan.eval.members import PopulationEval
+  from jaxgan.runtime.compile import compile_once
+  from jaxgan.sweep import population
+  evaluator = evaluator or make_evaluator(config)
+  members = sweep_members(config)
+  gan, sample = _gan_and_sample(members[0].config, evaluator)
+  init = compile_once(population.init_fn(gan, members))()
+  state, step = _restore(init, workdir, step)
+  pop_eval = PopulationEval(members, gan, sample, evaluator)
+  return pop_eval.evaluate(pop_eval.generate(state.gan), step, config.data_name,
+                           config.model, workdir)
