@@ -162,6 +162,10 @@ MAXIMA = {
     "eval_num_samples": (100_000, "at most 100000 samples per evaluation (they are "
                          "held on the host at once)"),
     "max_checkpoints": (1000, "at most 1000 checkpoints kept"),
+    # Above this nothing trains, and one update could overflow float32 parameters
+    # (steps.Gate relies on the bound).
+    "lr_g": (1e10, "a learning rate of at most 1e10"),
+    "lr_d": (1e10, "a learning rate of at most 1e10"),
 }
 
 
@@ -209,8 +213,6 @@ def _validate(c: Config) -> None:
     need(getattr(c, name) >= 0, name, getattr(c, name), "an integer >= 0")
   need(c.eval_num_samples >= 10, "eval_num_samples", c.eval_num_samples,
        "an integer >= 10 (the Inception Score uses 10 splits)")
-  for name, (largest, what) in MAXIMA.items():
-    need(getattr(c, name) <= largest, name, getattr(c, name), what)
   need(c.num_steps > 0 or c.num_epochs > 0, "num_steps", c.num_steps,
        "a positive number of steps (or a positive --num_epochs)")
   need(math.isfinite(c.num_epochs) and c.num_epochs >= 0, "num_epochs", c.num_epochs,
@@ -226,6 +228,8 @@ def _validate(c: Config) -> None:
   need(math.isfinite(c.lr_decay) and c.lr_decay >= 1, "lr_decay", c.lr_decay,
        "a factor >= 1 (1 = no decay)")
   need(math.isfinite(c.min_lr) and c.min_lr >= 0, "min_lr", c.min_lr, "a number >= 0")
+  for name, (largest, what) in MAXIMA.items():
+    need(getattr(c, name) <= largest, name, getattr(c, name), what)
   need(math.isfinite(c.label_smoothing) and 0 <= c.label_smoothing < 1,
        "label_smoothing", c.label_smoothing, "a number in [0, 1)")
   if c.label_smoothing and not losses.LOSSES[c.loss].cross_entropy:

@@ -55,6 +55,9 @@ class Steps(NamedTuple):
   g_step: Callable[..., tuple[GANState, Metrics, Array]]
   train_step: Callable[[GANState, Array], tuple[GANState, Metrics]]
   sample: Callable[[GANState, Array], Array]
+  # train_step with the divergence guard (Gate): (state, images, labels, healthy) ->
+  # (state, metrics, nonfinite mask); updates that would be non-finite are discarded.
+  guarded_train_step: Callable[..., tuple[GANState, Metrics, Array]] | None = None
 
 
 def data_key(state: GANState) -> Array:
@@ -106,11 +109,71 @@ def ema_update(ema, new, decay: Array):
   return jax.tree_util.tree_map(lambda e, n: decay * e + (1.0 - decay) * n, ema, new)
 
 
+# The checks of a guarded update, in bit order of Gate.nonfinite (one set per network).
+GUARD_CHECKS = tuple(f"{net} {what}" for net in ("D", "G")
+                     for what in ("loss", "gradients", "BatchNorm statistics"))
+
+
+def _all_finite(tree) -> Array:
+  leaves = [x for x in jax.tree_util.tree_leaves(tree)
+            if jnp.issubdtype(jnp.result_type(x), jnp.inexact)]
+  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves])) if leaves else (
+      jnp.bool_(True))
+
+
+class Gate:
+  """The divergence guard of one train step (a population member's, jaxgan.sweep).
+
+  `open` (bool scalar): updates may apply. Every guarded update checks its loss, its
+  gradients (the sum of their squares, which Adam's and RMSprop's second moments
+  accumulate, so a gradient whose square overflows fails too) and its new BatchNorm
+  statistics *before* anything is written; a failed check closes the gate, so that update
+  and every later one of the step are discarded, and sets its bit (GUARD_CHECKS order) in
+  `nonfinite`. The masking is elementwise inside the update (`where(open, new, old)`),
+  so XLA keeps the update in place. Checking the finished updates or state instead would
+  need their reduction to finish before the select, so the state would be written twice
+  (docs/performance.md, "Divergence guard").
+
+  Why finite checked inputs give a finite state: the optimizers' arithmetic maps finite
+  state and gradients with finite squares to finite updates bounded by a small multiple
+  of the learning rate (Adam: |update| <~ 32 lr; RMSprop: <= 10 lr; SGD with momentum m:
+  |g| / (1 - m) lr), and config.MAXIMA bounds the learning rates by 1e10, so a
+  parameter cannot overflow float32 in any number of steps a run can take before its
+  loss does. A Gate lives for one trace of one step.
+  """
+
+  def __init__(self, open_: Array):
+    self.open = jnp.asarray(open_, jnp.bool_)
+    self.nonfinite = jnp.int32(0)
+
+  def check(self, name: str, ok: Array) -> None:
+    bit = 1 << GUARD_CHECKS.index(name)
+    self.nonfinite = self.nonfinite | jnp.where(self.open & ~ok, bit, 0).astype(jnp.int32)
+    self.open = self.open & ok
+
+
+def describe_nonfinite(mask: int) -> list[str]:
+  """The names of the checks set in a Gate.nonfinite mask."""
+  return [name for bit, name in enumerate(GUARD_CHECKS) if mask >> bit & 1]
+
+
 def _apply_updates(net: NetState, grads, tx: optax.GradientTransformation,
-                   batch_stats) -> NetState:
+                   batch_stats, gate: Gate | None = None, who: str = "",
+                   loss: Array | None = None) -> NetState:
   updates, opt_state = tx.update(grads, net.opt_state, net.params)
-  return net.replace(params=optax.apply_updates(net.params, updates),
-                     opt_state=opt_state, batch_stats=batch_stats)
+  if gate is None:
+    return net.replace(params=optax.apply_updates(net.params, updates),
+                       opt_state=opt_state, batch_stats=batch_stats)
+  gate.check(f"{who} loss", jnp.isfinite(loss))
+  squares = sum(jnp.sum(jnp.square(g)) for g in jax.tree_util.tree_leaves(grads))
+  gate.check(f"{who} gradients", jnp.isfinite(squares))
+  gate.check(f"{who} BatchNorm statistics", _all_finite(batch_stats))
+  keep = lambda new, old: jnp.where(gate.open, new, old)  # noqa: E731
+  return net.replace(
+      params=jax.tree_util.tree_map(lambda p, u: p + jnp.where(gate.open, u, 0.0),
+                                    net.params, updates),
+      opt_state=jax.tree_util.tree_map(keep, opt_state, net.opt_state),
+      batch_stats=jax.tree_util.tree_map(keep, batch_stats, net.batch_stats))
 
 
 def make_steps(config: Config, gan: GAN, num_examples: int,
@@ -203,12 +266,13 @@ def make_steps(config: Config, gan: GAN, num_examples: int,
                "d_fake": jnp.mean(loss.d_output(fake_out.logits)), **penalty_metrics}
     return d_loss, (metrics, real_out, fake_out)
 
-  def apply_d(state: GANState, grads, batch_stats) -> GANState:
-    d = _apply_updates(state.d, grads, gan.d_tx, batch_stats)
+  def apply_d(state: GANState, grads, batch_stats, gate: Gate | None = None,
+              loss: Array | None = None) -> GANState:
+    d = _apply_updates(state.d, grads, gan.d_tx, batch_stats, gate, "D", loss)
     return state.replace(d=d.replace(params=d_constraint(d.params)))
 
   def d_step(state: GANState, real: Array, rng: Array, fake: Array | None = None,
-             labels: Array | None = None):
+             labels: Array | None = None, gate: Gate | None = None):
     z_key, d_key = jax.random.split(rng)
     if fake is None:
       fake, _ = generate(state.g, gan.sample_noise(z_key, real.shape[0]), train=True,
@@ -216,10 +280,10 @@ def make_steps(config: Config, gan: GAN, num_examples: int,
     fake = jax.lax.stop_gradient(fake)
     grads, (metrics, _, fake_out) = jax.grad(d_loss_and_aux, has_aux=True)(
         state.d.params, state.d, real, fake, d_key, labels)
-    return apply_d(state, grads, fake_out.batch_stats), metrics
+    return apply_d(state, grads, fake_out.batch_stats, gate, metrics["d_loss"]), metrics
 
   def g_step(state: GANState, rng: Array, real: Array | None = None,
-             labels: Array | None = None):
+             labels: Array | None = None, gate: Gate | None = None):
     z_key, drop_key, feat_key = jax.random.split(rng, 3)
     z = gan.sample_noise(z_key, batch_size)
     target = real_features(state.d, real, feat_key, labels)
@@ -233,7 +297,7 @@ def make_steps(config: Config, gan: GAN, num_examples: int,
 
     (g_loss, (fake, batch_stats)), grads = jax.value_and_grad(
         objective, has_aux=True)(state.g.params)
-    g = _apply_updates(state.g, grads, gan.g_tx, batch_stats)
+    g = _apply_updates(state.g, grads, gan.g_tx, batch_stats, gate, "G", g_loss)
     return state.replace(g=g), {"g_loss": g_loss}, fake
 
   def real_batch(state: GANState, images: Array, i: int, labels_array):
@@ -245,28 +309,29 @@ def make_steps(config: Config, gan: GAN, num_examples: int,
       batch = constrain_batch(batch)
     return batch, labels_of(labels_array, idx)
 
-  def d_then_g(state: GANState, images: Array, labels_array):
+  def d_then_g(state: GANState, images: Array, labels_array, gate: Gate | None):
     key = step_key(state)
     for i in range(k):
       real, labels = real_batch(state, images, i, labels_array)
-      state, d_metrics = d_step(state, real, jax.random.fold_in(key, i), labels=labels)
+      state, d_metrics = d_step(state, real, jax.random.fold_in(key, i), labels=labels,
+                                gate=gate)
     # Feature matching compares with the last real batch D saw (unused otherwise); a
     # conditional G makes fakes for that batch's labels.
-    state, g_metrics, _ = g_step(state, jax.random.fold_in(key, k), real, labels)
+    state, g_metrics, _ = g_step(state, jax.random.fold_in(key, k), real, labels, gate)
     return state, {**d_metrics, **g_metrics}
 
-  def g_then_d(state: GANState, images: Array, labels_array):
+  def g_then_d(state: GANState, images: Array, labels_array, gate: Gate | None):
     # PyTorch-GAN's order: G first; D then trains on the fakes G made before its update.
     key = step_key(state)
     real, labels = real_batch(state, images, 0, labels_array)
-    state, g_metrics, fake = g_step(state, jax.random.fold_in(key, k), real, labels)
+    state, g_metrics, fake = g_step(state, jax.random.fold_in(key, k), real, labels, gate)
     for i in range(k):
       real, labels = real_batch(state, images, i, labels_array)
       state, d_metrics = d_step(state, real, jax.random.fold_in(key, i),
-                                fake if i == 0 else None, labels=labels)
+                                fake if i == 0 else None, labels=labels, gate=gate)
     return state, {**d_metrics, **g_metrics}
 
-  def simultaneous(state: GANState, images: Array, labels_array):
+  def simultaneous(state: GANState, images: Array, labels_array, gate: Gate | None):
     # The paper's code (AdversaryCost2): both gradients from the same minibatch and the
     # same fakes, then both applied. stop_gradient routes each loss to its own player.
     key = step_key(state)
@@ -289,32 +354,47 @@ def make_steps(config: Config, gan: GAN, num_examples: int,
     (_, (d_metrics, g_loss, d_batch_stats, g_batch_stats)), (g_grads, d_grads) = (
         jax.value_and_grad(objective, argnums=(0, 1), has_aux=True)(
             state.g.params, state.d.params))
-    g = _apply_updates(state.g, g_grads, gan.g_tx, g_batch_stats)
-    state = apply_d(state.replace(g=g), d_grads, d_batch_stats)
+    if gate is not None:  # One joint update: both players' checks come first.
+      g_gate, d_gate = Gate(gate.open), Gate(gate.open)
+      _apply_updates(state.g, g_grads, gan.g_tx, g_batch_stats, g_gate, "G", g_loss)
+      apply_d(state, d_grads, d_batch_stats, d_gate, d_metrics["d_loss"])
+      gate.nonfinite = g_gate.nonfinite | d_gate.nonfinite
+      gate.open = g_gate.open & d_gate.open
+    g = _apply_updates(state.g, g_grads, gan.g_tx, g_batch_stats, gate, "G", g_loss)
+    state = apply_d(state.replace(g=g), d_grads, d_batch_stats, gate, d_metrics["d_loss"])
     return state, {**d_metrics, "g_loss": g_loss}
 
   order = {"d_then_g": d_then_g, "g_then_d": g_then_d,
            "simultaneous": simultaneous}[config.update_order]
 
   if gan.g_ema:
-    def update_ema(state: GANState) -> GANState:
+    def update_ema(state: GANState, gate: Gate | None) -> GANState:
       new = {"params": state.g.params, "batch_stats": state.g.batch_stats}
       decay = ema_decay_at(config.g_ema_decay, state.step)
+      if gate is not None:  # A member that diverged keeps its EMA too.
+        decay = jnp.where(gate.open, decay, 1.0)
       return state.replace(g_ema=ema_update(state.g_ema, new, decay))
 
     def sampling_generator(state: GANState) -> NetState:
       return state.g.replace(**state.g_ema)
   else:
-    def update_ema(state: GANState) -> GANState:
+    def update_ema(state: GANState, gate: Gate | None) -> GANState:
       return state
 
     def sampling_generator(state: GANState) -> NetState:
       return state.g
 
   def train_step(state: GANState, images: Array, labels: Array | None = None):
-    state, metrics = order(state, images, labels)
-    state = update_ema(state)
+    state, metrics = order(state, images, labels, None)
+    state = update_ema(state, None)
     return state.replace(step=state.step + 1), metrics
+
+  def guarded_train_step(state: GANState, images: Array, labels: Array | None = None,
+                         healthy: Array = True):
+    gate = Gate(healthy)
+    state, metrics = order(state, images, labels, gate)
+    state = update_ema(state, gate)
+    return state.replace(step=state.step + 1), metrics, gate.nonfinite
 
   def sample(state: GANState, z: Array, labels: Array | None = None) -> Array:
     """G(z) in eval mode (BatchNorm running averages): [B, H, W, C] in pixel_range.
@@ -324,7 +404,8 @@ def make_steps(config: Config, gan: GAN, num_examples: int,
     """
     return generate(sampling_generator(state), z, train=False, labels=labels)[0]
 
-  return Steps(d_step=d_step, g_step=g_step, train_step=train_step, sample=sample)
+  return Steps(d_step=d_step, g_step=g_step, train_step=train_step, sample=sample,
+               guarded_train_step=guarded_train_step)
 
 
 def repeat_step(train_step: Callable[..., tuple[GANState, Metrics]],

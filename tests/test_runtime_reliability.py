@@ -22,6 +22,7 @@ import pytest
 
 from jaxgan.errors import EXIT_DIVERGED, EXIT_PREEMPTED, Diverged, WorkdirError
 from jaxgan.runtime import checkpoint, guard, loop, trainees, workdir as workdir_lib
+from jaxgan.sweep.population import member_state
 
 import toolkit
 
@@ -122,7 +123,7 @@ def test_a_second_sigint_acts_at_once():
 # ------------------------------------------------------------------ divergence
 def test_diverged_single_run_exits_3_through_the_entry_point(env, tmp_path):
   workdir = str(tmp_path / "nan")
-  config = config_of(env, "single", num_steps=30, lr_g=1e30, lr_d=1e30)
+  config = config_of(env, "single", num_steps=30, lr_g=1e10, lr_d=1e10)
   result = toolkit.run_command(toolkit.main_command(workdir, config))
   assert result.returncode == EXIT_DIVERGED, result.stderr[-2000:]
   assert "jaxgan: training diverged at step 3:" in result.stderr
@@ -133,7 +134,7 @@ def test_diverged_single_run_exits_3_through_the_entry_point(env, tmp_path):
 def test_a_population_whose_members_all_diverge_exits_3(env, tmp_path):
   workdir = str(tmp_path / "all_nan")
   config = config_of(env, "population", num_steps=30, checkpoint_every=0,
-                     sweep=("lr_d=1e30,1e31",))
+                     sweep=("lr_d=1e9,1e10",))
   result = toolkit.run_command(toolkit.main_command(workdir, config))
   assert result.returncode == EXIT_DIVERGED, result.stderr[-2000:]
   assert "jaxgan: all 2 members diverged: member 0 at step" in result.stderr
@@ -191,31 +192,57 @@ def test_nan_in_any_part_of_a_single_run_stops_it_unsaved(env, monkeypatch, tmp_
   assert [r["step"] for r in toolkit.read_metrics(workdir)] == [3]
 
 
+def poison_member_update(monkeypatch, who: str, part: str, threshold: float):
+  """From its 5th update on, gives the guarded update of network `who` ('D' or 'G') NaN
+  in `part` ('gradients' or 'batch_stats') in the members whose learning rate for that
+  network exceeds `threshold`: what a blown-up network produces."""
+  from jaxgan import steps as steps_lib
+  real_apply = steps_lib._apply_updates
+
+  def apply_updates(net, grads, tx, batch_stats, gate=None, name="", loss=None):
+    if gate is not None and name == who:
+      lr = net.opt_state.hyperparams["learning_rate"]
+      poison = jnp.where((net.opt_state.count >= 4) & (lr > threshold), jnp.nan, 0.0)
+      if part == "gradients":
+        grads = jax.tree_util.tree_map(lambda g: g + poison, grads)
+      else:
+        batch_stats = jax.tree_util.tree_map(lambda x: x + poison, batch_stats)
+    return real_apply(net, grads, tx, batch_stats, gate, name, loss)
+
+  monkeypatch.setattr(steps_lib, "_apply_updates", apply_updates)
+
+
 def test_nan_in_one_member_is_masked_and_the_other_trains_on_unchanged(
-    env, monkeypatch, tmp_path, group="g/batch_stats"):
-  def population(threshold: float, name: str):
-    # The same program both times: members with lr_d above `threshold` get NaN in
-    # `group` from step 5 on (none for the clean run, member 1 for the other).
-    poison_from_step_5(monkeypatch, group, only_if=lambda s: s.d.opt_state.hyperparams[
-        "learning_rate"] > threshold)
-    config = config_of(env, "population", num_steps=8, checkpoint_every=0,
-                       sweep=("lr_d=2e-4,3e-4",))
+    env, monkeypatch, tmp_path, who="D", part="gradients", named="D gradients"):
+  # (Each of the guard's checks is tested on the step itself in test_steps.py.)
+  sweep = (f"lr_{who.lower()}=2e-4,3e-4",)
+
+  def population(threshold: float, name: str, num_steps: int = 8):
+    # The same program every time: members whose rate exceeds `threshold` get NaN
+    # (none for the clean runs, member 1 for the other).
+    poison_member_update(monkeypatch, who, part, threshold)
+    config = config_of(env, "population", num_steps=num_steps, checkpoint_every=0,
+                       sweep=sweep)
     return loop.run(config, str(tmp_path / name))
 
   clean = population(1.0, "clean")
+  clean_at = {n: member_state(population(1.0, f"clean_at_{n}", num_steps=n), 1)
+              for n in (4, 5)}
   poisoned = population(2.5e-4, "poisoned")
   workdir = str(tmp_path / "poisoned")
   assert clean.health.diverged_at.tolist() == [-1, -1]
   assert poisoned.health.diverged_at.tolist() == [-1, 5]
-  from jaxgan.sweep.population import member_state
   toolkit.assert_trees_equal(member_state(poisoned, 0), member_state(clean, 0))
-  # Member 1 kept its last finite state: the one after step 4.
-  assert all(bool(jnp.all(jnp.isfinite(x)))
-             for x in jax.tree_util.tree_leaves(member_state(poisoned, 1)))
+  # Member 1 kept its last finite state: the update that failed (step 5's) and every
+  # later one were discarded. D is updated before G in a step (d_then_g), so when G's
+  # update fails D keeps its step-5 update.
+  kept = member_state(poisoned, 1)
+  toolkit.assert_trees_equal(kept.g, clean_at[4].g)
+  toolkit.assert_trees_equal(kept.d, clean_at[5 if who == "G" else 4].d)
   records = toolkit.read_metrics(workdir)
   (diverged,) = [r for r in records if "diverged" in r]
   assert (diverged["member"], diverged["diverged_at"]) == (1, 5)
-  assert diverged["diverged"] == group
+  assert diverged["diverged"] == named
   # Its divergence is recorded at the first check after it (the log at step 6); no
   # metrics of it are logged after that.
   assert diverged["step"] == 6
@@ -235,7 +262,6 @@ def test_a_member_at_lr_1e9_is_marked_diverged_ranked_last_and_leaves_the_others
 
   sane, _ = population("3e-4", "sane")
   broken, workdir = population("1e9", "broken")
-  from jaxgan.sweep.population import member_state
   for healthy in (0, 2):
     toolkit.assert_trees_equal(member_state(broken, healthy), member_state(sane, healthy))
   diverged = broken.health.diverged_at.tolist()

@@ -70,7 +70,7 @@ def tiny_idx_dir(folder, num_train: int = 64, num_test: int = 16, side: int = 8,
 
 def tiny_config(data_dir: str = "", **overrides: Any) -> Config:
   """The real mlp on 8x8 images with small batches: milliseconds per step."""
-  base = dict(dataset="tiny", data_dir=data_dir, model="mlp", latent_dim=4, batch_size=8,
+  base = dict(data_dir=data_dir, model="mlp", latent_dim=4, batch_size=8,
               num_steps=3, log_every=1, sample_every=0, checkpoint_every=0,
               sample_grid=2)
   base.update(overrides)

@@ -37,9 +37,6 @@ from jaxgan.state import make_gan
 from jaxgan.steps import make_steps
 from jaxgan.sweep import population
 
-DIVERGED_AT, NONFINITE = "_diverged_at", "_nonfinite"  # Health in a population's metrics.
-
-
 def shape_of(array: np.ndarray | None) -> jax.ShapeDtypeStruct | None:
   return None if array is None else jax.ShapeDtypeStruct(array.shape, array.dtype)
 
@@ -141,7 +138,7 @@ class PopulationRun:
                         train.num_classes if train.labels is not None else 0)
     self.steps = make_steps(base, self.gan, train.num_examples,
                             constrain_batch=population.batch_constraint(self.mesh))
-    self.guarded = population.GuardedStep(self.steps.train_step)
+    self.guarded = population.GuardedStep(self.steps.guarded_train_step)
     self.step_fns = StepFunctions(
         population.population_step(self.guarded), config.steps_per_call,
         in_shardings=(sh["members"], sh["replicated"], sh["replicated"]),

@@ -14,11 +14,12 @@ How a population stays one compiled program:
     members share the one on-device copy of the data;
   * each member keeps its own rng (noise, dropout, data order) and optimizer state.
 
-Divergence is caught inside the compiled step, per member (`guarded_member_step`): when
-a member's losses or state become non-finite, its update is discarded (it keeps its last
-finite state), the step and the non-finite quantities are recorded in its `Health`, and
-from then on its updates stay masked. The other members compute exactly what they would
-if it were healthy: no operation mixes members.
+Divergence is caught inside the compiled step, per member (`GuardedStep`): an update
+whose loss, gradients, optimizer updates or BatchNorm statistics are non-finite is
+discarded before it is written (the member keeps its last finite state), the step and
+the failed checks are recorded in its `Health`, and from then on its updates stay
+discarded. The other members compute exactly what they would if it were healthy: no
+operation mixes members.
 
 Member i is therefore the single run with member i's config: the same initial state
 (exactly) and the same updates (up to float reassociation in batched kernels).
@@ -43,20 +44,17 @@ from jaxgan import rng
 from jaxgan.config import SWEEPABLE, Member
 from jaxgan.errors import ConfigError
 from jaxgan.state import GAN, GANState
-from jaxgan.steps import repeat_step
+from jaxgan.steps import describe_nonfinite, repeat_step
 
 POP, DATA = "pop", "data"  # The mesh's axis names: members, and each batch.
 HEALTHY = -1  # Health.diverged_at of a member that has not diverged.
-# The parts of a member's state checked for NaN/Inf, after its metrics (one bit each).
-STATE_GROUPS = ("g/params", "g/batch_stats", "g/opt_state", "d/params", "d/batch_stats",
-                "d/opt_state", "g_ema")
 
 
 # --------------------------------------------------------------------------- state
 class Health(flax.struct.PyTreeNode):
-  """Per member (leaves [P] in a population): `diverged_at`, the step after which its
-  state would have become non-finite (HEALTHY = -1 while finite); `nonfinite`, a bit mask
-  over `group_names` of what was non-finite then."""
+  """Per member (leaves [P] in a population): `diverged_at`, the step whose update would
+  have made its state non-finite (HEALTHY = -1 while finite); `nonfinite`, a bit mask of
+  the checks that failed then (steps.GUARD_CHECKS order)."""
 
   diverged_at: jax.Array
   nonfinite: jax.Array
@@ -132,61 +130,37 @@ def member_state(state: PopulationState | GANState, index: int) -> GANState:
 
 
 # --------------------------------------------------------------------------- divergence
-def _all_finite(tree: Any) -> jax.Array:
-  leaves = [x for x in jax.tree_util.tree_leaves(tree)
-            if jnp.issubdtype(jnp.result_type(x), jnp.inexact)]
-  if not leaves:
-    return jnp.bool_(True)
-  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
-
-
-def _groups(state: GANState, metrics: dict[str, jax.Array]) -> list[tuple[str, Any]]:
-  trees = [(f"loss/metric {k}", metrics[k]) for k in sorted(metrics)]
-  trees += [("g/params", state.g.params), ("g/batch_stats", state.g.batch_stats),
-            ("g/opt_state", state.g.opt_state), ("d/params", state.d.params),
-            ("d/batch_stats", state.d.batch_stats), ("d/opt_state", state.d.opt_state),
-            ("g_ema", state.g_ema)]
-  return trees
-
-
 class GuardedStep:
   """One member's train step that never lets NaN/Inf into the member's state.
 
   `__call__(member, images, labels) -> (member, metrics)` on a PopulationState of one
-  member ([] leaves): when the new state or a metric is non-finite, or the member had
-  diverged before, the new state is discarded (the step counter still advances, so the
-  member stays in step with the population) and its metrics are NaN. The first time,
-  `health` records the step and the non-finite groups. `group_names` (filled when the
-  step is traced) names the bits of Health.nonfinite.
+  member ([] leaves). It runs steps.guarded_train_step: every update checks its loss,
+  gradients, optimizer updates and BatchNorm statistics before it is applied, and one
+  that fails is discarded with every later update of the step (steps.Gate). The first
+  time, `health` records the step and the failed checks; from then on the member's
+  updates stay discarded (its step counter still advances, so it stays in step with
+  the population) and its metrics are NaN.
   """
 
-  def __init__(self, train_step: Callable):
-    self.train_step = train_step
-    self.group_names: list[str] = []
+  def __init__(self, guarded_train_step: Callable):
+    self.guarded_train_step = guarded_train_step
 
   def __call__(self, member: PopulationState, images: jax.Array,
                labels: jax.Array | None = None):
-    new, metrics = self.train_step(member.gan, images, labels)
-    groups = _groups(new, metrics)
-    if len(groups) > 31:
-      raise ValueError(f"{len(groups)} groups do not fit the int32 divergence mask")
-    self.group_names = [name for name, _ in groups]
-    bad = jnp.int32(0)
-    for bit, (_, tree) in enumerate(groups):
-      bad = bad | jnp.where(_all_finite(tree), 0, 1 << bit).astype(jnp.int32)
     healthy = member.health.diverged_at == HEALTHY
-    keep_new = healthy & (bad == 0)
-    gan = jax.tree_util.tree_map(lambda n, o: jnp.where(keep_new, n, o), new, member.gan)
-    gan = gan.replace(step=new.step)
-    newly = healthy & (bad != 0)
-    health = Health(diverged_at=jnp.where(newly, new.step, member.health.diverged_at),
-                    nonfinite=jnp.where(newly, bad, member.health.nonfinite))
-    metrics = {k: jnp.where(keep_new, v, jnp.nan) for k, v in metrics.items()}
+    gan, metrics, nonfinite = self.guarded_train_step(member.gan, images, labels,
+                                                      healthy)
+    newly = healthy & (nonfinite != 0)
+    health = Health(diverged_at=jnp.where(newly, gan.step, member.health.diverged_at),
+                    nonfinite=jnp.where(newly, nonfinite, member.health.nonfinite))
+    ok = healthy & (nonfinite == 0)
+    metrics = {k: jnp.where(ok, v, jnp.nan) for k, v in metrics.items()}
     return PopulationState(gan=gan, health=health), metrics
 
-  def describe(self, mask: int) -> list[str]:
-    """The names of the groups set in a Health.nonfinite mask."""
-    return [name for bit, name in enumerate(self.group_names) if mask >> bit & 1]
+  @staticmethod
+  def describe(mask: int) -> list[str]:
+    """The names of the failed checks in a Health.nonfinite mask."""
+    return describe_nonfinite(mask)
 
 
 def population_step(member_step: Callable, steps_per_call: int = 1) -> Callable:
