@@ -253,15 +253,23 @@ def test_nan_in_one_member_is_masked_and_the_other_trains_on_unchanged(
 
 def test_a_member_at_lr_1e9_is_marked_diverged_ranked_last_and_leaves_the_others_exact(
     env, tmp_path):
-  def population(lr_g_of_member_1, name):
+  def population(lr_g_of_member_1, name, num_steps=20):
     # Ranked by D's output on fakes, which a G blown up by lr 1e9 would win.
-    config = config_of(env, "population", num_steps=20, checkpoint_every=0,
+    config = config_of(env, "population", num_steps=num_steps, checkpoint_every=0,
                        sweep=(f"lr_g=2e-4,{lr_g_of_member_1},5e-4",),
                        sweep_metric="d_fake")
     return loop.run(config, str(tmp_path / name)), str(tmp_path / name)
 
   sane, _ = population("3e-4", "sane")
   broken, workdir = population("1e9", "broken")
+  # Resumed after its divergence (from step 10): the same state, the divergence recorded
+  # once (the first run also logged its last step, 10).
+  population("1e9", "resumed", num_steps=10)
+  resumed, resumed_dir = population("1e9", "resumed")
+  toolkit.assert_trees_equal(resumed, broken)
+  assert [r for r in toolkit.read_metrics(resumed_dir) if r["step"] != 10] == (
+      toolkit.read_metrics(workdir))
+  assert len([r for r in toolkit.read_metrics(workdir) if "diverged" in r]) == 1
   for healthy in (0, 2):
     toolkit.assert_trees_equal(member_state(broken, healthy), member_state(sane, healthy))
   diverged = broken.health.diverged_at.tolist()

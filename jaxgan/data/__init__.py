@@ -43,7 +43,7 @@ def data_name(dataset: str, data_dir: str = "") -> str:
   other characters as '_': 'fashion-mnist' -> 'fashion_mnist'), else `dataset`."""
   if not data_dir:
     return dataset
-  base = os.path.basename(os.path.normpath(os.path.expanduser(data_dir)))
+  base = os.path.basename(os.path.abspath(os.path.expanduser(data_dir)))
   return re.sub(r"[^a-z0-9]+", "_", base.lower()).strip("_") or "data"
 
 

@@ -114,6 +114,7 @@ def _run(config: Config, workdir: str, restart: bool, guard: guard_lib.RunGuard)
   restored = workdir_lib.restore_latest_good(ckpts, state, workdir, set_aside=writer)
   if restored is not None:
     state, step = restored
+    trainee.restored(state)
     logging.info("Resumed from %s at step %d.", ckpts.directory, step)
   else:
     step = 0
@@ -176,7 +177,8 @@ def _run(config: Config, workdir: str, restart: bool, guard: guard_lib.RunGuard)
 
   schedule = (config.log_every, config.sample_every, config.checkpoint_every,
               config.eval_every)
-  healthy = {m.index for m in trainee.members}
+  healthy = {m.index for m in trainee.members
+             if trainee.diverged_at(state, None)[m.index] < 0}
 
   # 6. The loop. The host keeps its own step counter: no device sync per step.
   logging.info("Training %s%s on %s (%d examples) for %d steps from step %d.",

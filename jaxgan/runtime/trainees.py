@@ -114,6 +114,9 @@ class SingleRun:
   def evaluate(self, state: Any, step: int, workdir: str) -> dict[int, dict[str, float]]:
     return {0: self._evaluate(state, workdir)} if self._evaluate else {}
 
+  def restored(self, state: Any) -> None:
+    del state
+
   def diverged_at(self, state: Any, metrics: Any) -> np.ndarray:
     return np.full((1,), -1, np.int64)
 
@@ -173,6 +176,10 @@ class PopulationRun:
     release_freed_memory()
     return placed, (population.place_dataset(labels, self.mesh)
                     if self.gan.num_classes else None)
+
+  def restored(self, state: Any) -> None:
+    """Members that had diverged before the checkpoint were reported then."""
+    self._reported |= {int(i) for i in np.flatnonzero(self.diverged_at(state, None) >= 0)}
 
   def diverged_at(self, state: Any, metrics: Any) -> np.ndarray:
     """[P] the step after which each member diverged (-1: healthy)."""

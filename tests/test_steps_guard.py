@@ -1,0 +1,80 @@
+"""The divergence guard of a train step (steps.Gate, steps.guarded_train_step): what a
+population member runs. Every check discards the update that fails it and every later
+update of the step, and names itself in the mask."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxgan import steps as steps_lib
+from jaxgan.runtime.compile import initial_state
+from jaxgan.state import make_gan
+
+import toolkit
+
+IMAGES = np.random.default_rng(0).integers(0, 256, (64, 8, 8, 1), dtype=np.uint8)
+
+
+def build(monkeypatch=None, poison: tuple[str, str] | None = None, model: str = "mlp"):
+  """(state, jitted guarded step, jitted plain step) of a small GAN (the shrunk mlp,
+  whose G has BatchNorm, or the smaller toy_mlp); `poison` = (network, part) makes that
+  network's guarded update see NaN in `part` (loss, gradients, BatchNorm statistics)."""
+  if poison is not None:
+    real_apply = steps_lib._apply_updates
+    who, part = poison
+
+    def apply_updates(net, grads, tx, batch_stats, gate=None, name="", loss=None):
+      if gate is not None and name == who:
+        if part == "loss":
+          loss = loss + jnp.nan
+        elif part == "gradients":
+          grads = jax.tree_util.tree_map(lambda g: g * jnp.inf, grads)
+        else:
+          batch_stats = jax.tree_util.tree_map(lambda x: x + jnp.nan, batch_stats)
+      return real_apply(net, grads, tx, batch_stats, gate, name, loss)
+
+    monkeypatch.setattr(steps_lib, "_apply_updates", apply_updates)
+  config = toolkit.tiny_config(batch_size=8, model=model).validate()
+  gan = toolkit.shrink(make_gan(config, (8, 8, 1)))
+  steps = steps_lib.make_steps(config, gan, len(IMAGES))
+  state = initial_state(gan, jax.random.PRNGKey(0))
+  return (state, jax.jit(steps.guarded_train_step),
+          jax.jit(steps.train_step))
+
+
+def test_a_healthy_guarded_step_is_the_plain_step():
+  state, guarded, plain = build()
+  images = jnp.asarray(IMAGES)
+  new, metrics, nonfinite = guarded(state, images, None, True)
+  want, want_metrics = plain(state, images)
+  assert int(nonfinite) == 0
+  toolkit.assert_trees_equal(new, want)
+  toolkit.assert_trees_equal(metrics, want_metrics)
+
+
+def test_a_closed_gate_changes_nothing_but_the_step_counter():
+  state, guarded, _ = build()
+  new, _, nonfinite = guarded(state, jnp.asarray(IMAGES), None, False)
+  assert int(nonfinite) == 0  # Nothing failed: the member was already diverged.
+  toolkit.assert_trees_equal(new.replace(step=state.step), state)
+  assert int(new.step) == int(state.step) + 1
+
+
+@pytest.mark.parametrize("who, part, check, model", [
+    ("D", "loss", "D loss", "toy_mlp"), ("D", "gradients", "D gradients", "toy_mlp"),
+    ("G", "gradients", "G gradients", "toy_mlp"),
+    ("G", "batch_stats", "G BatchNorm statistics", "mlp")])
+def test_a_failed_check_discards_its_update_and_every_later_one(monkeypatch, who, part,
+                                                                check, model):
+  state, guarded, plain = build(monkeypatch, (who, part), model)
+  images = jnp.asarray(IMAGES)
+  new, _, nonfinite = guarded(state, images, None, True)
+  assert steps_lib.describe_nonfinite(int(nonfinite)) == [check]
+  # d_then_g: D's update comes first, so only a failure of G keeps D's update.
+  toolkit.assert_trees_equal(new.g, state.g)
+  unguarded, _ = plain(state, images)
+  toolkit.assert_trees_equal(new.d, unguarded.d if who == "G" else state.d)
+  assert all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree_util.tree_leaves(new))
