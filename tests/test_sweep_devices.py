@@ -1,63 +1,63 @@
-"""A population on 8 fake CPU devices equals the same population on 1 device.
+"""A population on 8 fake CPU devices (members over 4 of them, each batch over 2)
+trains like the same population on this process's one device.
 
 jax fixes its device count when it starts, so the 8-device run happens in a subprocess
-with XLA_FLAGS=--xla_force_host_platform_device_count=8.
+with XLA_FLAGS=--xla_force_host_platform_device_count=8; both go through the training
+loop (jaxgan.runtime.loop.run), which lays out the mesh from --mesh_shape.
 """
 
 from __future__ import annotations
 
-import os
+import dataclasses
+import json
 import subprocess
 import sys
 import textwrap
 
-from sweep_fixtures import tiny_idx_dir
+import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from jaxgan.runtime import loop
+
+import toolkit
+from test_sweep import SPECS, assert_trains_alike
 
 SCRIPT = textwrap.dedent("""
-  import sys
-  import jax, numpy as np
-  from jaxgan import data, population
+  import json, sys
+  import jax
   from jaxgan.config import Config
-  from jaxgan.state import make_gan
-  from jaxgan.steps import make_steps
+  from jaxgan.runtime import loop
   assert jax.device_count() == 8, jax.devices()
-  cfg = Config(dataset="tiny", data_dir=sys.argv[1], latent_dim=4, batch_size=8,
-               num_steps=2)
-  members = population.make_members(cfg, ["lr_d=1e-4,3e-4", "seed=0,1"])
-  ds = data.load_dataset("tiny", cfg.data_dir)
-  gan = make_gan(members[0].config, ds.image_shape)
-
-  def train(mesh):
-    steps = make_steps(members[0].config, gan, ds.num_examples,
-                       constrain_batch=population.batch_constraint(mesh))
-    state = population.init_population(
-        gan, members, sharding=population.shardings(mesh)["members"])
-    images = population.place_dataset(ds.images, mesh)
-    step = population.make_population_step(steps.train_step, mesh)
-    for _ in range(2):
-      state, metrics = step(state, images)
-    return state, metrics
-
-  many, many_metrics = train(population.make_mesh((4, 2)))
-  # Members really are spread: each device holds one member's slice of the state.
-  kernel = jax.tree_util.tree_leaves(many.d.params)[0]
-  assert len({s.device for s in kernel.addressable_shards}) == 8
-  assert kernel.addressable_shards[0].data.shape[0] == 1
-  one, one_metrics = train(population.make_mesh((1, 1), jax.devices()[:1]))
-  jax.tree_util.tree_map(
-      lambda a, b: np.testing.assert_allclose(np.asarray(a), np.asarray(b),
-                                              rtol=1e-4, atol=1e-5), many, one)
-  np.testing.assert_allclose(many_metrics["d_loss"], one_metrics["d_loss"], rtol=1e-5)
-  print("AGREE", np.asarray(many_metrics["d_loss"]))
+  kwargs = json.loads(sys.argv[1])
+  state = loop.run(Config(**{**kwargs, "sweep": tuple(kwargs["sweep"])}), sys.argv[2])
+  kernel = jax.tree_util.tree_leaves(state.gan.d.params)[0]
+  print("SHARDS " + json.dumps({
+      "devices": len({s.device for s in kernel.addressable_shards}),
+      "members_per_shard": kernel.addressable_shards[0].data.shape[0]}))
 """)
 
 
 def test_population_on_8_fake_devices_equals_1_device(tmp_path):
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
-             JAX_PLATFORMS="cpu", PYTHONPATH=REPO)
-  result = subprocess.run([sys.executable, "-c", SCRIPT, tiny_idx_dir(str(tmp_path))],
-                          env=env, capture_output=True, text=True, timeout=600)
-  assert result.returncode == 0, result.stderr[-3000:]
-  assert "AGREE" in result.stdout
+  data_dir = toolkit.write_classes_folder(str(tmp_path / "classes"))
+  config = toolkit.tiny_config(data_dir, num_steps=2, sweep=SPECS)
+  many_dir, one_dir = str(tmp_path / "many"), str(tmp_path / "one")
+  many_config = dataclasses.replace(config, mesh_shape="4,2")
+  proc = subprocess.Popen(
+      [sys.executable, "-c", SCRIPT, json.dumps(dataclasses.asdict(many_config)),
+       many_dir], cwd=toolkit.REPO,
+      env=toolkit.subprocess_env(XLA_FLAGS="--xla_force_host_platform_device_count=8"),
+      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  one = loop.run(config, one_dir)  # Meanwhile, here: 1 device.
+  out, err = proc.communicate(timeout=600)
+  assert proc.returncode == 0, err[-3000:]
+  # Members really are spread: each of the 8 devices holds one member's slice.
+  [shards] = [json.loads(line.split(" ", 1)[1]) for line in out.splitlines()
+              if line.startswith("SHARDS ")]
+  assert shards == {"devices": 8, "members_per_shard": 1}
+  assert_trains_alike(toolkit.restore_checkpoint(many_dir, one, 2), one)
+  many_records = toolkit.read_metrics(many_dir)
+  one_records = toolkit.read_metrics(one_dir)
+  assert [(r["step"], r["member"]) for r in many_records] == [
+      (s, m) for s in (1, 2) for m in range(4)]
+  for a, b in zip(many_records, one_records):
+    assert a.keys() == b.keys()
+    assert a == pytest.approx(b, rel=1e-5)

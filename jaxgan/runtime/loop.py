@@ -196,8 +196,10 @@ def _run(config: Config, workdir: str, restart: bool, guard: guard_lib.RunGuard)
       try:
         divergences = trainee.health(step, state, metrics, ckpts.latest_step())
       except Diverged:
-        if writer and trainee.is_population:
-          _write_results(trainee, workdir, config, state)
+        if trainee.is_population:
+          diverged_at = trainee.diverged_at(state, None)  # Every process: a collective.
+          if writer:
+            _write_results(trainee, workdir, config, diverged_at)
         raise
       report(step, divergences)
       healthy -= {d.member for d in divergences}
@@ -233,12 +235,15 @@ def _run(config: Config, workdir: str, restart: bool, guard: guard_lib.RunGuard)
       guard.raise_preempted(step, ckpts.directory)
 
   # 7. Results of a population.
-  if writer and trainee.is_population:
-    _write_results(trainee, workdir, config, state)
+  if trainee.is_population:
+    diverged_at = trainee.diverged_at(state, None)  # Every process: a collective.
+    if writer:
+      _write_results(trainee, workdir, config, diverged_at)
   return state
 
 
-def _write_results(trainee: Any, workdir: str, config: Config, state: Any) -> None:
+def _write_results(trainee: Any, workdir: str, config: Config,
+                   diverged_at: np.ndarray) -> None:
   """Ranks the members by their logged metrics (jaxgan.sweep.results), writes the CSV
   and the plot, prints the ranking."""
   names = list(trainee.members[0].hparams)
@@ -250,7 +255,7 @@ def _write_results(trainee: Any, workdir: str, config: Config, state: Any) -> No
                     "ranked.", metric, sorted(final))
     metric = None
   rows = results_lib.rank_members(trainee.members, final, metric,
-                                  trainee.diverged_at(state, None))
+                                  diverged_at)
   path = results_lib.write_results(workdir, rows)
   if names and metric is not None:
     plots.save_metric_plot(os.path.join(workdir, results_lib.PLOT_PNG), rows, names,

@@ -104,9 +104,8 @@ class SingleRun:
 
   def fixed_noise(self, count: int) -> jax.Array:
     # One small program compiled once (eager ops would each compile on their own).
-    fn = lambda key: self.gan.sample_noise(jax.random.fold_in(key, rng.SAMPLE_GRID),  # noqa: E731
-                                           count)
-    return compile_once(fn, self._seed_key)(self._seed_key)[None]
+    key = rng.seed_stream(self.config.seed, rng.SAMPLE_GRID)
+    return compile_once(self.gan.sample_noise, key, count, static_argnums=1)(key)[None]
 
   def sample(self, state: Any, z: jax.Array, labels: np.ndarray | None) -> np.ndarray:
     return np.asarray(self._sample(state, z[0], labels))[None]

@@ -1,0 +1,224 @@
+"""The command-line programs: `python -m jaxgan.main` (in this process, through its real
+flag parser and main: toolkit.run_main_in_process), and `jaxgan.evaluate`,
+`jaxgan.bench` and `jaxgan.figure1` (in subprocesses, or their library functions: a
+process holds one program's flags).
+
+Every input error is one line `jaxgan: error: ...`, exit code 2, no traceback, and the
+workdir is not created or changed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+
+import numpy as np
+import pytest
+
+from jaxgan.cli import figure1
+from jaxgan.errors import EXIT_USAGE
+from jaxgan.runtime import evaluation, loop
+
+import toolkit
+
+MNIST_FLAGS = os.path.join(toolkit.REPO, "experiments", "mnist.flags")
+# In this process, training keeps the test session's compilation cache (the default
+# --compilation_cache_dir would switch it to ~/.cache/jaxgan/xla).
+NO_CACHE_SWITCH = "--compilation_cache_dir="
+
+
+def small_idx_folder(folder) -> str:
+  """4 uint8 3x3 images with labels 0, 1, 2, 1."""
+  images = np.arange(4 * 3 * 3, dtype=np.uint8).reshape(4, 3, 3)
+  return toolkit.write_idx_dir(folder, images, np.array([0, 1, 2, 1], np.uint8))
+
+
+# --------------------------------------------------------------------------- main
+@pytest.mark.parametrize("argv, message", [
+    (["--num_steps=abc"], "jaxgan: error: flag --num_steps=abc: invalid literal for int"),
+    (["--no_such_flag=1"], "jaxgan: error: Unknown command line flag 'no_such_flag'"),
+    (["--flagfile=/nonexistent.flags"], "Unable to open flagfile"),
+    (["stray"], "jaxgan: error: unexpected arguments ['stray']"),
+    (["--num_steps=5", "--lr_g=-1"], "jaxgan: error: --lr_g=-1.0 is invalid"),
+    (["--num_steps=1", "--model=nope"],
+     "jaxgan: error: --model='nope' is invalid: expected one of"),
+    (["--num_steps=1", "--sample_grid=1000"],
+     "jaxgan: error: --sample_grid=1000 is invalid: expected a grid of at most 32 x 32 "
+     "images."),
+])
+def test_bad_command_lines_exit_2_with_one_message(argv, message, tmp_path, capsys):
+  workdir = tmp_path / "run"
+  code, err = toolkit.run_main_in_process([f"--workdir={workdir}", *argv], capsys)
+  assert code == EXIT_USAGE
+  assert message in err
+  assert err.count("jaxgan: error:") == 1 and "Traceback" not in err
+  assert not workdir.exists()
+
+
+def test_bad_data_folder_exits_2_and_creates_no_workdir(tmp_path, capsys):
+  folder = small_idx_folder(tmp_path / "idx")
+  with open(os.path.join(folder, "train-images-idx3-ubyte"), "r+b") as f:
+    f.truncate(16 + 35)  # One pixel short.
+  workdir = tmp_path / "run"
+  code, err = toolkit.run_main_in_process(
+      [f"--workdir={workdir}", f"--data_dir={folder}", "--num_steps=2",
+       "--batch_size=2"], capsys)
+  assert code == EXIT_USAGE
+  assert "jaxgan: error: IDX file" in err
+  assert "need 36 bytes of data but the file holds 35 (truncated or corrupted)" in err
+  assert "Traceback" not in err
+  assert not workdir.exists()
+
+
+def test_workdir_that_is_a_file_exits_2_and_is_left_alone(tmp_path, capsys):
+  folder = small_idx_folder(tmp_path / "idx")
+  not_a_folder = tmp_path / "run"
+  not_a_folder.write_text("precious")
+  code, err = toolkit.run_main_in_process(
+      [f"--workdir={not_a_folder}", f"--data_dir={folder}", "--num_steps=2",
+       "--batch_size=2"], capsys)
+  assert code == EXIT_USAGE
+  assert "exists and is not a folder" in err and "Traceback" not in err
+  assert not_a_folder.read_text() == "precious"
+
+
+def saved_config(workdir) -> dict:
+  with open(os.path.join(workdir, "config.json")) as f:
+    return json.load(f)
+
+
+def test_num_steps_after_a_flagfile_trains_that_many_steps(tiny_idx_dir, tmp_path,
+                                                           capsys):
+  # mnist.flags says --num_epochs=200; the later --num_steps=2 decides the run's length.
+  workdir = tmp_path / "run"
+  code, err = toolkit.run_main_in_process(
+      [f"--flagfile={MNIST_FLAGS}", "--num_steps=2", f"--data_dir={tiny_idx_dir}",
+       f"--workdir={workdir}", NO_CACHE_SWITCH], capsys)
+  assert code == 0, err[-3000:]
+  saved = saved_config(workdir)
+  assert (saved["num_steps"], saved["num_epochs"], saved["resolved_num_steps"]) == (
+      2, 0, 2)
+  assert [r["step"] for r in toolkit.read_metrics(str(workdir))] == [2]  # The last step.
+
+
+def test_the_later_of_num_steps_and_num_epochs_wins(tiny_idx_dir, tmp_path, capsys):
+  # 256 images / batch 64 = 4 batches per epoch: 0.5 epochs are ceil(0.5 * 4) = 2 steps.
+  workdir = tmp_path / "run"
+  code, err = toolkit.run_main_in_process(
+      [f"--flagfile={MNIST_FLAGS}", "--num_steps=5", "--num_epochs=0.5",
+       f"--data_dir={tiny_idx_dir}", f"--workdir={workdir}", NO_CACHE_SWITCH], capsys)
+  assert code == 0, err[-3000:]
+  saved = saved_config(workdir)
+  assert (saved["num_steps"], saved["num_epochs"], saved["resolved_num_steps"]) == (
+      0, 0.5, 2)
+  assert [r["step"] for r in toolkit.read_metrics(str(workdir))] == [2]
+
+
+def test_helpshort_lists_the_training_flags():
+  result = toolkit.run_command([sys.executable, "-m", "jaxgan.main", "--helpshort"],
+                               timeout=120)
+  assert result.returncode in (0, 1), result.stderr[-2000:]  # absl's help exits 1.
+  assert "--num_steps:" in result.stdout and "--workdir:" in result.stdout
+  assert "Traceback" not in result.stderr
+
+
+# --------------------------------------------------------------------------- evaluate
+def test_evaluate_command_without_workdir_exits_2():
+  result = toolkit.run_command([sys.executable, "-m", "jaxgan.evaluate"], timeout=120)
+  assert result.returncode == EXIT_USAGE
+  assert "jaxgan: error: --workdir is required" in result.stderr
+  assert "Traceback" not in result.stderr
+
+
+def test_evaluate_command_scores_a_trained_checkpoint(tmp_path):
+  data_dir, _, cache = toolkit.cached_tiny_classifier(tmp_path)
+  workdir = str(tmp_path / "run")
+  loop.run(toolkit.tiny_config(data_dir, num_steps=2, classifier_dir=cache), workdir)
+  result = toolkit.run_command(
+      [sys.executable, "-m", "jaxgan.evaluate", f"--workdir={workdir}",
+       f"--classifier_dir={cache}", "--eval_num_samples=50"])
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert "Traceback" not in result.stderr
+  with open(evaluation.results_path(workdir, 2)) as f:
+    results = json.load(f)
+  assert results["step"] == 2 and results["num_samples"] == 50
+  for key in ("fid", "kid", "inception_score", "parzen_ll", "modes_covered"):
+    assert math.isfinite(results[key]), key
+  [printed] = [json.loads(line) for line in result.stdout.splitlines()
+               if line.startswith("{")]
+  assert printed["fid"] == results["fid"]
+
+
+# --------------------------------------------------------------------------- bench
+BENCH_FIELDS = {"name", "batch_size", "steps_per_call", "members", "steps_per_s",
+                "compile_s", "startup_s", "peak_rss_mb", "gflop_per_step", "gflop_s",
+                "matmul_gflop_s", "matmul_share", "ceiling_steps_per_s",
+                "startup_phases", "profile"}
+STARTUP_PHASES = {"imports_s", "data_s", "compile_s", "init_s", "first_step_s"}
+
+
+def check_bench(stdout: str, profile_dir: str) -> None:
+  """The JSON row of `python -m jaxgan.bench --json --cases=mlp --batch_size=8
+  --profile_dir=DIR` has every field, sane values and a profile summary. Called by
+  test_readme_commands.py on the README's bench command (the suite's one bench run: a
+  run measures the machine's matmul rate and compiles in a child process, ~20 s)."""
+  [row] = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+  assert BENCH_FIELDS <= set(row), BENCH_FIELDS - set(row)
+  assert row["name"] == "mlp" and row["batch_size"] == 8
+  assert row["steps_per_s"] > 0 and row["compile_s"] > 0 and row["peak_rss_mb"] > 50
+  assert row["startup_s"] >= row["compile_s"]
+  # XLA's count for mlp: 1.248 GFLOP at batch 64, scaled to batch 8.
+  assert 0.1 < row["gflop_per_step"] < 0.3
+  assert len(row["steps_per_s_repeats"]) == 2
+  assert set(row["startup_phases"]) == STARTUP_PHASES
+  assert sum(row["startup_phases"].values()) <= row["startup_s"] + 0.05
+  # The profile: the compile trace has XLA's phases, the steps trace per-kernel events.
+  with open(row["profile"]) as f:
+    summary = f.read()
+  compiled_kernels = [l for l in summary.splitlines() if "FusionCompiler::Compile" in l]
+  assert compiled_kernels and int(compiled_kernels[0].split("x")[-1]) > 10, summary
+  kernel_lines = summary.split("Kernel time per step")[1].splitlines()[1:]
+  assert len(kernel_lines) >= 3 and float(kernel_lines[-1].split()[-1]) > 0, summary
+  for sub in ("compile", "steps"):
+    assert os.path.isdir(os.path.join(profile_dir, "mlp", sub, "plugins", "profile"))
+
+
+def test_bench_rejects_unknown_cases():
+  result = toolkit.run_command([sys.executable, "-m", "jaxgan.bench", "--cases=nope"],
+                               timeout=120)
+  assert result.returncode == EXIT_USAGE
+  assert "--cases: unknown ['nope']" in result.stderr
+  assert "Traceback" not in result.stderr
+
+
+# --------------------------------------------------------------------------- figure1
+def data_samples(n: int = 10_000) -> np.ndarray:
+  return np.random.default_rng(1).normal(2.0, 0.5, n)
+
+
+def test_figure1_check_fails_for_d_at_one_half_with_a_collapsed_g():
+  # D(x) = 1/2 exactly, but G puts everything at 0: W1 = mean |x| of the data (all > 0).
+  data = data_samples()
+  got = figure1.figure1_checks(np.full(10_000, 0.5), np.zeros(10_000), data)
+  assert got["d_half"] and got["mean_abs_d_minus_half"] == 0.0
+  assert got["g_w1"] == pytest.approx(np.mean(np.abs(data)))
+  assert not got["g_matches"] and not got["ok"]
+  narrow = np.random.default_rng(2).normal(0.0, 0.1, 10_000)
+  assert not figure1.figure1_checks(np.full(10_000, 0.5), narrow, data)["ok"]
+
+
+def test_figure1_check_passes_for_d_at_one_half_with_g_equal_to_p_data():
+  g_samples = np.random.default_rng(3).normal(2.0, 0.5, 10_000)
+  got = figure1.figure1_checks(np.full(10_000, 0.5), g_samples, data_samples())
+  assert got["d_half"] and got["g_matches"] and got["ok"]
+  assert got["g_w1"] < 0.05  # Two samples of one distribution.
+
+
+def test_figure1_check_fails_for_d_far_from_one_half_with_a_perfect_g():
+  data = data_samples()
+  got = figure1.figure1_checks(np.full(10_000, 0.9), data.copy(), data)
+  assert got["mean_abs_d_minus_half"] == pytest.approx(0.4)
+  assert got["g_w1"] == 0.0 and got["g_matches"]
+  assert not got["d_half"] and not got["ok"]
