@@ -74,7 +74,8 @@ def advance(trainee, state, images, labels, steps: int):
 ])
 def test_population_init_equals_each_members_single_run_init(data_dir, dataset,
                                                               optimizer, specs):
-  config = toolkit.tiny_config(data_dir, optimizer=optimizer, sweep=specs)
+  config = toolkit.tiny_config(data_dir, model="toy_mlp", optimizer=optimizer,
+                               sweep=specs)
   members = sweep_members(config)
   pop_state = trainees.PopulationRun(config, dataset).initial_state()
   np.testing.assert_array_equal(pop_state.health.diverged_at, [population.HEALTHY] * 4)
@@ -85,7 +86,7 @@ def test_population_init_equals_each_members_single_run_init(data_dir, dataset,
 
 
 def test_population_steps_per_call_equals_single_dispatches(data_dir, dataset):
-  config = toolkit.tiny_config(data_dir, steps_per_call=3, sweep=SPECS)
+  config = toolkit.tiny_config(data_dir, model="toy_mlp", steps_per_call=3, sweep=SPECS)
   pop = trainees.PopulationRun(config, dataset)
   images, labels = pop.place_data(dataset.images, dataset.labels)
   singles, single_metrics = pop.initial_state(), None
@@ -225,8 +226,8 @@ def test_a_workdir_of_another_sweep_is_refused(finished):
 
 
 def test_a_conditional_sweep_trains_and_samples_each_member(data_dir, tmp_path):
-  config = toolkit.tiny_config(data_dir, conditional=True, num_steps=2, sample_every=2,
-                               sweep=("seed=0,1",))
+  config = toolkit.tiny_config(data_dir, model="toy_mlp", conditional=True, num_steps=2,
+                               sample_every=2, sweep=("seed=0,1",))
   workdir = str(tmp_path / "run")
   state, _ = run_printing(config, workdir)
   np.testing.assert_array_equal(state.gan.step, [2, 2])
