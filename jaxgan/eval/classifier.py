@@ -40,7 +40,7 @@ class CNN(nn.Module):
 
   Input [B, H, W, C] float32 in [0, 1]; returns (features [B, 128], logits [B, C]).
   Strided 5×5 convolutions rather than 3×3 ones with max-pooling: on the 2-core CPU a
-  batch-128 train step took 141 ms instead of 438 ms (pooling's gradient is slow there).
+  batch-128 train step was about 3x faster (pooling's gradient is slow there).
   """
 
   num_classes: int

@@ -10,9 +10,8 @@ Host memory: hand back to the OS what XLA's compiler freed.
 Compiling the mlp's train step on CPU allocates ~230 MB of small blocks (LLVM, MLIR) and
 frees them at the end; glibc keeps the freed pages in its heaps, so the RSS stays at its
 compile-time peak and the next compilation (the finite check, the sampler, the eval
-metrics) stacks its own peak on top. `malloc_trim(0)` returns the free pages: measured
-on the mlp, 646 MB -> 442 MB right after the first step (docs/performance.md, "Peak
-RSS").
+metrics) stacks its own peak on top. `malloc_trim(0)` returns the free pages (what it
+saves: docs/performance.md, "Peak RSS").
 """
 
 from __future__ import annotations
@@ -43,9 +42,10 @@ def release_freed_memory() -> bool:
 
 
 # A program that runs once per process (the initial state) needs no optimised code: on
-# CPU, LLVM at -O0 with XLA's elemental emitters compiles the mlp's init in 0.8 s instead
-# of 3.0 s (its ~25 threefry calls become ~116 fused kernels). The values agree with the
-# optimised build to ~1 ulp, and every process compiles the init the same way.
+# CPU, LLVM at -O0 with XLA's elemental emitters compiles it several times faster (its
+# threefry calls become many small kernels; docs/performance.md, "Start-up"). The values
+# agree with the optimised build to ~1 ulp, and every process compiles the init the same
+# way.
 _ONE_SHOT_CPU_OPTIONS = {"xla_backend_optimization_level": 0,
                          "xla_cpu_use_fusion_emitters": False}
 
@@ -56,9 +56,9 @@ def one_shot_compiler_options() -> dict[str, Any]:
 
 
 # The train step on CPU: XLA's region-based copy insertion proves that the donated
-# parameters are read before the optimizer overwrites them in place, so the mlp step
-# loses 11 parameter copies (and 66 other copies): +6% steps/s for mlp, +9% for a
-# population of 8, in-process A/B runs; the results are bit-identical.
+# parameters are read before the optimizer overwrites them in place, so the step loses
+# its copies of the donated parameters (docs/performance.md, "Throughput"); the results
+# are bit-identical.
 _STEP_CPU_OPTIONS = {"xla_cpu_copy_insertion_use_region_analysis": True}
 
 

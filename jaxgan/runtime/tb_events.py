@@ -1,9 +1,9 @@
 """TensorBoard event files for scalars, written with the standard library only.
 
 tensorboardX did this before, but importing it pulls in whatever it finds installed
-(torch, boto3, google-cloud-storage, comet_ml): on a machine with torch, a process doing
-only that import took 2.65 s, and a training run's peak RSS was ~225 MB higher. Scalars
-need only a few protobuf fields, encoded here by hand:
+(torch, boto3, google-cloud-storage, comet_ml): seconds of start-up and hundreds of MB of
+peak RSS on a machine with torch (docs/performance.md, "Start-up"). Scalars need only a
+few protobuf fields, encoded here by hand:
 
   file  = record*            record = len:u64 · mcrc(len):u32 · data · mcrc(data):u32
   Event = wall_time(1, double) · step(2, int64) · one of: file_version(3, string)
