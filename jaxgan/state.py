@@ -8,7 +8,7 @@ built once from a Config by `make_gan`. Optimizer hyperparameters are injected i
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import flax
 import flax.linen as nn
@@ -93,8 +93,17 @@ class GAN(NamedTuple):
 
 def make_gan(config: Config, image_shape: tuple[int, int, int],
              num_classes: int = 0) -> GAN:
-  """The static GAN for `config`; `num_classes` (the dataset's) is used when
-  --conditional is set, and then must be >= 2."""
+  """The static GAN of a registered model (jaxgan.models.MODELS) for `config`.
+
+  Args:
+    config: the run's Config (model, loss, optimizer and variant fields are read).
+    image_shape: (H, W, C) of the data (toy data: (1, 1, D)).
+    num_classes: the dataset's number of classes; used with --conditional (then >= 2).
+  Returns:
+    GAN: modules, optax transformations, loss, noise, pixel range, shapes.
+  Raises:
+    ConfigError: the model does not fit the shape, or --conditional without labels.
+  """
   spec = models.get_model(config.model)
   if config.conditional and num_classes < 2:
     raise ConfigError(f"--conditional needs a dataset with class labels, but "
@@ -117,6 +126,53 @@ def make_gan(config: Config, image_shape: tuple[int, int, int],
              pixel_range=spec.pixel_range, latent_dim=config.latent_dim,
              image_shape=tuple(image_shape), g_ema=config.g_ema_decay > 0,
              num_classes=num_classes if config.conditional else 0)
+
+
+def gan_from_modules(generator: nn.Module, discriminator: nn.Module, *,
+                     image_shape: tuple[int, ...], latent_dim: int,
+                     g_tx: optax.GradientTransformation | None = None,
+                     d_tx: optax.GradientTransformation | None = None,
+                     loss: str | losses.Loss | tuple[Callable, Callable] = "non_saturating",
+                     noise: str = "normal", pixel_range: tuple[float, float] = (-1.0, 1.0),
+                     num_classes: int = 0, g_ema: bool = False) -> GAN:
+  """A GAN of your own Flax modules, for jaxgan.steps.make_steps.
+
+  The modules' contract is all that is required of them:
+    generator: `G.apply(variables, z [B, latent_dim], train=bool) -> [B, *image_shape]`
+      in `pixel_range`; BatchNorm statistics in the 'batch_stats' collection if any.
+    discriminator: `D.apply(variables, x [B, *image_shape], train=bool) -> logits [B]`;
+      dropout, if any, takes the rng 'dropout'. Only feature matching
+      (Config.feature_matching) needs more: D must sow its feature layer [B, F] with
+      `self.sow('intermediates', 'features', h)`.
+    With num_classes > 0 both also take `labels=` ([B] int32).
+
+  Args:
+    image_shape: (H, W, C) of the data; latent_dim: the size of z.
+    g_tx, d_tx: optax transformations (default: Adam 2e-4, b1 0.5, b2 0.999, with the
+      hyperparameters injected so a population can vary them).
+    loss: a name of jaxgan.losses.LOSSES, a losses.Loss, or a pair of functions
+      `(d_loss(real_logits, fake_logits), g_loss(fake_logits))` to minimise (then the
+      d_real/d_fake metrics report D's raw outputs).
+    noise: 'normal' or 'uniform' z; pixel_range: the range real data is scaled to.
+    g_ema: keep an exponential moving average of G (Config.g_ema_decay sets the decay).
+  Returns:
+    GAN.
+  """
+  if g_tx is None or d_tx is None:
+    default = make_optimizer(Config(), Config().lr_g)
+    g_tx, d_tx = g_tx or default, d_tx or default
+  if isinstance(loss, str):
+    loss = losses.get_loss(loss)
+  elif not isinstance(loss, losses.Loss):
+    d_loss, g_loss = loss
+    loss = losses.Loss(d_loss=lambda real, fake, hp=None: d_loss(real, fake),
+                       g_loss=g_loss, d_output=lambda x: x, cross_entropy=False)
+  if noise not in models.NOISES:
+    raise ValueError(f"noise={noise!r}: expected one of {models.NOISES}")
+  return GAN(generator=generator, discriminator=discriminator, g_tx=g_tx, d_tx=d_tx,
+             loss=loss, noise=noise, pixel_range=tuple(pixel_range),
+             latent_dim=int(latent_dim), image_shape=tuple(image_shape), g_ema=g_ema,
+             num_classes=num_classes)
 
 
 def named_leaves(tree) -> dict[str, object]:

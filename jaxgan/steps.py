@@ -1,23 +1,35 @@
 """Pure training steps: the public import surface of jaxgan.
 
-    gan = state.make_gan(config, image_shape)
+    gan = state.make_gan(config, image_shape)          # or state.gan_from_modules(G, D, ...)
     steps = make_steps(config, gan, num_examples)
     train_step = jax.jit(steps.train_step, donate_argnums=0)
-    state, metrics = train_step(state, images_uint8)
+    state, metrics = train_step(state, images_uint8)   # the whole split on the device
+    state, metrics = jax.jit(steps.batch_step)(state, real)  # or batches you feed
 
-* `d_step(state, real, rng, fake=None) -> (state, metrics)`: one D update, G fixed.
-  real: [B, H, W, C] float32 in the model's pixel range. fake: D's fake batch; when
-  None it is generated from fresh noise with G in train mode (G's state is untouched).
-* `g_step(state, rng, real=None) -> (state, metrics, fake)`: one G update, D fixed; also
-  returns the fakes it was computed on (PyTorch-GAN's g_then_d trains D on them). `real`
-  is needed only by feature matching (G matches D's mean features on it).
+* `d_step(state, real, rng, fake=None, labels=None) -> (state, metrics)`: one D update,
+  G fixed. real: [B, H, W, C] float32 in the model's pixel range. fake: D's fake batch;
+  when None it is generated from fresh noise with G in train mode (G is untouched).
+* `g_step(state, rng, real=None, labels=None) -> (state, metrics, fake)`: one G update,
+  D fixed; also returns the fakes it was computed on (PyTorch-GAN's g_then_d trains D on
+  them). `real` is needed only by feature matching (G matches D's mean features on it).
 * `train_step(state, images, labels=None) -> (state, metrics)`: one step of Algorithm 1
-  in the configured `update_order`, taking batches from `images` ([N, H, W, C] uint8, the
-  whole split on the device) by `data.batch_indices`; advances `state.step` by one.
-  `labels` ([N] int32) is needed only with --conditional.
+  in the configured `update_order` (k D updates and one G update), taking its k real
+  batches from `images` ([N, H, W, C] uint8, the whole split on the device) by
+  `data.batch_indices`; advances `state.step` by one. `labels` ([N] int32) only with
+  --conditional.
+* `batch_step(state, real, labels=None) -> (state, metrics)`: the same step on real
+  batches the caller gives (an input pipeline of its own, data larger than the
+  device): real [k, B, H, W, C] float in the pixel range (or [B, H, W, C] when k = 1),
+  B = config.batch_size; labels [k, B] / [B] int32 with --conditional. Fed the batches
+  train_step would gather, it computes exactly what train_step computes.
+* `sample(state, z, labels=None) -> [B, H, W, C]`: G in eval mode (the EMA generator
+  with --g_ema_decay).
+* `guarded_train_step(state, images, labels, healthy) -> (state, metrics, nonfinite)`:
+  train_step with the divergence guard a population member runs (`Gate`).
+metrics: {'d_loss', 'g_loss', 'd_real', 'd_fake'} scalars (+ 'gp' with WGAN-GP). Every
+step is pure: jit-, vmap- and shard-able.
 
-With --conditional, `d_step`/`g_step` take `labels=` ([B] int32, the real batch's
-labels); the fakes are generated for those same labels, and `sample(state, z, labels)`.
+With --conditional, the fakes are generated for the real batch's labels.
 
 D sees the real and the fake batch in two separate passes, so a D with batch-coupled
 layers (BatchNorm, minibatch discrimination) normalises/compares each half on its own
@@ -55,6 +67,7 @@ class Steps(NamedTuple):
   g_step: Callable[..., tuple[GANState, Metrics, Array]]
   train_step: Callable[[GANState, Array], tuple[GANState, Metrics]]
   sample: Callable[[GANState, Array], Array]
+  batch_step: Callable[..., tuple[GANState, Metrics]] | None = None
   # train_step with the divergence guard (Gate): (state, images, labels, healthy) ->
   # (state, metrics, nonfinite mask); updates that would be non-finite are discarded.
   guarded_train_step: Callable[..., tuple[GANState, Metrics, Array]] | None = None
@@ -71,10 +84,11 @@ def step_key(state: GANState) -> Array:
 
 
 class DOut(NamedTuple):
-  """One D pass: logits [B], feature layer [B, F], D's BatchNorm stats after the pass."""
+  """One D pass: logits [B], feature layer [B, F] (None unless feature matching reads
+  it), D's BatchNorm stats after the pass."""
 
   logits: Array
-  features: Array
+  features: Array | None
   batch_stats: object
 
 
@@ -83,7 +97,11 @@ def _find_features(intermediates) -> Array:
   found = [leaf for path, leaf in jax.tree_util.tree_leaves_with_path(intermediates)
            if any(getattr(k, "key", None) == "features" for k in path)]
   if len(found) != 1:
-    raise ValueError(f"expected D to sow exactly one 'features' array, found {len(found)}")
+    raise ValueError(
+        f"feature matching needs D's feature layer, but D sowed {len(found)} arrays "
+        "named 'features' (expected exactly one): in D's __call__, record the [B, F] "
+        "input of its last layer with `self.sow('intermediates', 'features', h)` "
+        "(jaxgan.models.sow_features(self, h) does that).")
   return found[0]
 
 
@@ -178,10 +196,18 @@ def _apply_updates(net: NetState, grads, tx: optax.GradientTransformation,
 
 def make_steps(config: Config, gan: GAN, num_examples: int,
                constrain_batch: Callable[[Array], Array] | None = None) -> Steps:
-  """Builds the pure step functions for `config` (see the module docstring).
+  """Builds the pure step functions of the module docstring.
 
-  constrain_batch: optional, applied to each real batch [B, ...] as it is gathered
-  (a population uses it to spread the batch over a device mesh's 'data' axis).
+  Args:
+    config: the fields read are batch_size, num_d_steps (k), update_order,
+      feature_matching, label_smoothing, gp_weight, clip_value and g_ema_decay (a
+      `Config(batch_size=..., ...)` built in Python is enough; it is not validated here).
+    gan: the static GAN (state.make_gan or state.gan_from_modules).
+    num_examples: N of the dataset train_step indexes (batch order: data.batch_indices).
+    constrain_batch: optional, applied to each real batch [B, ...] (a population uses it
+      to spread the batch over a device mesh's 'data' axis).
+  Returns:
+    Steps(d_step, g_step, train_step, sample, batch_step, guarded_train_step).
   """
   k = config.num_d_steps
   batch_size = config.batch_size
@@ -212,14 +238,19 @@ def make_steps(config: Config, gan: GAN, num_examples: int,
                                           mutable=["batch_stats"], **with_labels(labels))
     return images, mutated.get("batch_stats", g.batch_stats)
 
+  # D's feature layer is read only for feature matching: any other D need not sow it.
+  collections = ["batch_stats", "intermediates"] if config.feature_matching else [
+      "batch_stats"]
+
   def discriminate(d_params, batch_stats, x: Array, rng: Array, labels=None) -> DOut:
     """D(x) in train mode (dropout on; BatchNorm on x's own batch statistics)."""
     variables = {"params": d_params, "batch_stats": batch_stats}
     logits, mutated = gan.discriminator.apply(
-        variables, x, train=True, rngs={"dropout": rng},
-        mutable=["batch_stats", "intermediates"], **with_labels(labels))
-    return DOut(logits, _find_features(mutated["intermediates"]),
-                mutated.get("batch_stats", batch_stats))
+        variables, x, train=True, rngs={"dropout": rng}, mutable=collections,
+        **with_labels(labels))
+    features = (_find_features(mutated.get("intermediates", {}))
+                if config.feature_matching else None)
+    return DOut(logits, features, mutated.get("batch_stats", batch_stats))
 
   # ---- resolved before tracing: D's penalty, D's constraint, G's objective.
   if loss.d_penalty is not None:
@@ -309,10 +340,13 @@ def make_steps(config: Config, gan: GAN, num_examples: int,
       batch = constrain_batch(batch)
     return batch, labels_of(labels_array, idx)
 
-  def d_then_g(state: GANState, images: Array, labels_array, gate: Gate | None):
+  # An update order takes `batches(i) -> (real [B, ...] in pixel_range, labels or None)`,
+  # the real batch of D update i of this step: gathered from the dataset on the device
+  # (train_step) or given by the caller (batch_step).
+  def d_then_g(state: GANState, batches, gate: Gate | None):
     key = step_key(state)
     for i in range(k):
-      real, labels = real_batch(state, images, i, labels_array)
+      real, labels = batches(i)
       state, d_metrics = d_step(state, real, jax.random.fold_in(key, i), labels=labels,
                                 gate=gate)
     # Feature matching compares with the last real batch D saw (unused otherwise); a
@@ -320,23 +354,23 @@ def make_steps(config: Config, gan: GAN, num_examples: int,
     state, g_metrics, _ = g_step(state, jax.random.fold_in(key, k), real, labels, gate)
     return state, {**d_metrics, **g_metrics}
 
-  def g_then_d(state: GANState, images: Array, labels_array, gate: Gate | None):
+  def g_then_d(state: GANState, batches, gate: Gate | None):
     # PyTorch-GAN's order: G first; D then trains on the fakes G made before its update.
     key = step_key(state)
-    real, labels = real_batch(state, images, 0, labels_array)
+    real, labels = batches(0)
     state, g_metrics, fake = g_step(state, jax.random.fold_in(key, k), real, labels, gate)
     for i in range(k):
-      real, labels = real_batch(state, images, i, labels_array)
+      real, labels = batches(i)
       state, d_metrics = d_step(state, real, jax.random.fold_in(key, i),
                                 fake if i == 0 else None, labels=labels, gate=gate)
     return state, {**d_metrics, **g_metrics}
 
-  def simultaneous(state: GANState, images: Array, labels_array, gate: Gate | None):
+  def simultaneous(state: GANState, batches, gate: Gate | None):
     # The paper's code (AdversaryCost2): both gradients from the same minibatch and the
     # same fakes, then both applied. stop_gradient routes each loss to its own player.
     key = step_key(state)
     z_key, d_key = jax.random.split(jax.random.fold_in(key, 0))
-    real, labels = real_batch(state, images, 0, labels_array)
+    real, labels = batches(0)
     z = gan.sample_noise(z_key, batch_size)
     fake_key = jax.random.split(d_key, 3)[1]  # d_loss_and_aux's key for the fake pass.
 
@@ -384,15 +418,45 @@ def make_steps(config: Config, gan: GAN, num_examples: int,
     def sampling_generator(state: GANState) -> NetState:
       return state.g
 
+  def dataset_batches(state: GANState, images: Array, labels: Array | None):
+    return lambda i: real_batch(state, images, i, labels)
+
+  def caller_batches(real: Array, labels: Array | None):
+    """batches(i) over real [k, B, H, W, C] (or [B, H, W, C] when k == 1)."""
+    if real.ndim == len(gan.image_shape) + 1:
+      if k != 1:
+        raise ValueError(f"batch_step with num_d_steps={k} takes the k real batches of "
+                         f"one step, [{k}, B, H, W, C]; got shape {real.shape}")
+      real, labels = real[None], None if labels is None else labels[None]
+    if real.ndim != len(gan.image_shape) + 2 or real.shape[0] != k or (
+        real.shape[1] != batch_size or tuple(real.shape[2:]) != tuple(gan.image_shape)):
+      raise ValueError(f"batch_step expects real [{k}, {batch_size}, "
+                       f"{', '.join(map(str, gan.image_shape))}] (k = num_d_steps, B = "
+                       f"batch_size), got shape {tuple(real.shape)}")
+    if gan.num_classes and labels is None:
+      raise ValueError("a conditional GAN's batch_step needs the real batches' labels")
+
+    def batches(i):
+      batch = real[i].astype(jnp.float32)
+      if constrain_batch is not None:
+        batch = constrain_batch(batch)
+      return batch, (labels[i] if gan.num_classes else None)
+    return batches
+
   def train_step(state: GANState, images: Array, labels: Array | None = None):
-    state, metrics = order(state, images, labels, None)
+    state, metrics = order(state, dataset_batches(state, images, labels), None)
+    state = update_ema(state, None)
+    return state.replace(step=state.step + 1), metrics
+
+  def batch_step(state: GANState, real: Array, labels: Array | None = None):
+    state, metrics = order(state, caller_batches(real, labels), None)
     state = update_ema(state, None)
     return state.replace(step=state.step + 1), metrics
 
   def guarded_train_step(state: GANState, images: Array, labels: Array | None = None,
                          healthy: Array = True):
     gate = Gate(healthy)
-    state, metrics = order(state, images, labels, gate)
+    state, metrics = order(state, dataset_batches(state, images, labels), gate)
     state = update_ema(state, gate)
     return state.replace(step=state.step + 1), metrics, gate.nonfinite
 
@@ -405,7 +469,7 @@ def make_steps(config: Config, gan: GAN, num_examples: int,
     return generate(sampling_generator(state), z, train=False, labels=labels)[0]
 
   return Steps(d_step=d_step, g_step=g_step, train_step=train_step, sample=sample,
-               guarded_train_step=guarded_train_step)
+               batch_step=batch_step, guarded_train_step=guarded_train_step)
 
 
 def repeat_step(train_step: Callable[..., tuple[GANState, Metrics]],
