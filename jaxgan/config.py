@@ -30,6 +30,7 @@ from jaxgan.errors import ConfigError
 UPDATE_ORDERS = ("d_then_g", "g_then_d", "simultaneous")
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 RUN_LENGTH = ("num_steps", "num_epochs")
+D_STEPS_SCHEDULES = ("", "wgan")
 
 
 def _field(default: Any, help: str) -> Any:  # noqa: A002 (absl's name for it)
@@ -92,6 +93,18 @@ class Config:
   noise: str = _field("", "z distribution: normal or uniform (empty = the model's own).")
   conditional: bool = _field(False, "Class-conditional G and D: both take the label as "
                              "a one-hot input (Mirza & Osindero 2014).")
+  pack: int = _field(1, "PacGAN packing m (Lin et al. 2018): D judges m samples "
+                     "concatenated channel-wise, all real or all generated (1 = off).")
+  unroll_steps: int = _field(0, "Unrolled GAN (Metz et al. 2017): G's loss is taken "
+                             "against D after K more of its optimizer steps, "
+                             "differentiated through them (0 = off).")
+  d_steps_schedule: str = _field("", "'wgan': the WGAN authors' critic schedule, 100 D "
+                                 "updates for each of the first 25 G updates and every "
+                                 "500th, --num_d_steps otherwise ('' = always "
+                                 "--num_d_steps).")
+  num_valid: int = _field(0, "Hold out the last N training examples as a validation "
+                          "split: never trained on; the Parzen estimate chooses its "
+                          "sigma on them (the paper: 10000 of MNIST's 60000).")
   # Randomness.
   seed: int = _field(0, "Random seed: init, noise and data order.")
   # Loop schedule (0 = never; every schedule also fires on the last step).
@@ -131,10 +144,12 @@ class Config:
     return data_name(self.dataset, self.data_dir)
 
   def steps_for(self, num_examples: int) -> int:
-    """Number of train steps: --num_steps, or --num_epochs of D's real batches."""
+    """Number of train steps: --num_steps, or --num_epochs of D's real batches (with
+    --d_steps_schedule, counted at --num_d_steps per step)."""
     if self.num_steps:
       return self.num_steps
-    batches_per_epoch = num_examples // self.batch_size
+    # A D update takes batch_size packed examples of `pack` samples each.
+    batches_per_epoch = num_examples // (self.batch_size * self.pack)
     return max(1, math.ceil(self.num_epochs * batches_per_epoch / self.num_d_steps))
 
   def to_json(self) -> str:
@@ -162,6 +177,8 @@ MAXIMA = {
     "eval_num_samples": (100_000, "at most 100000 samples per evaluation (they are "
                          "held on the host at once)"),
     "max_checkpoints": (1000, "at most 1000 checkpoints kept"),
+    "pack": (16, "packing of at most 16 samples"),
+    "unroll_steps": (100, "at most 100 unrolled D steps (each is traced into G's step)"),
     # Above this nothing trains, and one update could overflow float32 parameters
     # (steps.Gate relies on the bound).
     "lr_g": (1e10, "a learning rate of at most 1e10"),
@@ -206,10 +223,10 @@ def _validate(c: Config) -> None:
   else:
     data.check_dataset_name(c.dataset)
   for name in ("latent_dim", "num_d_steps", "batch_size", "sample_grid",
-               "max_checkpoints", "steps_per_call"):
+               "max_checkpoints", "steps_per_call", "pack"):
     need(getattr(c, name) >= 1, name, getattr(c, name), "an integer >= 1")
   for name in ("num_steps", "log_every", "sample_every", "checkpoint_every",
-               "eval_every"):
+               "eval_every", "unroll_steps", "num_valid"):
     need(getattr(c, name) >= 0, name, getattr(c, name), "an integer >= 0")
   need(c.eval_num_samples >= 10, "eval_num_samples", c.eval_num_samples,
        "an integer >= 10 (the Inception Score uses 10 splits)")
@@ -287,6 +304,16 @@ def _validate(c: Config) -> None:
         "--update_order=simultaneous: a simultaneous update applies one D and one G "
         "gradient from the same minibatch; use --num_d_steps=1 or another "
         "--update_order.")
+  need(c.d_steps_schedule in D_STEPS_SCHEDULES, "d_steps_schedule", c.d_steps_schedule,
+       f"one of {list(D_STEPS_SCHEDULES)}")
+  if c.d_steps_schedule and c.update_order != "d_then_g":
+    raise ConfigError(
+        f"--d_steps_schedule={c.d_steps_schedule} varies the number of D updates before "
+        f"each G update, which needs --update_order=d_then_g (got {c.update_order}).")
+  if c.pack > 1 and c.conditional:
+    raise ConfigError(f"--pack={c.pack} cannot be combined with --conditional: a packed "
+                      "example holds several samples, each with its own label; use "
+                      "--pack=1 or drop --conditional.")
   if c.sweep:
     parse_sweep(c.sweep)
   if c.mesh_shape:

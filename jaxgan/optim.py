@@ -12,9 +12,21 @@ import optax
 from jaxgan.config import Config
 
 
-def make_optimizer(config: Config, learning_rate: float) -> optax.GradientTransformation:
-  """Adam(lr, b1, b2), or SGD with momentum and the paper's exponential lr decay."""
+def make_optimizer(config: Config, learning_rate: float,
+                   differentiable: bool = False) -> optax.GradientTransformation:
+  """Adam(lr, b1, b2), SGD with momentum and the paper's exponential lr decay, or
+  RMSprop as torch's (WGAN).
+
+  differentiable: the updates are differentiated through (the unrolled GAN's D): Adam
+  then adds eps_root = 1e-16 under its square root, whose derivative is infinite at 0
+  (a gradient that is exactly 0, e.g. a maxout piece never selected, would make the
+  unrolled gradient NaN); optax's documented remedy, numerically negligible next to
+  eps = 1e-8.
+  """
   if config.optimizer == "adam":
+    if differentiable:
+      return optax.inject_hyperparams(optax.adam)(
+          learning_rate=learning_rate, b1=config.b1, b2=config.b2, eps_root=1e-16)
     return optax.inject_hyperparams(optax.adam)(
         learning_rate=learning_rate, b1=config.b1, b2=config.b2)
   if config.optimizer == "sgd":
@@ -32,8 +44,9 @@ def make_optimizer(config: Config, learning_rate: float) -> optax.GradientTransf
                                                momentum=momentum)
   if config.optimizer == "rmsprop":
     # WGAN (Arjovsky et al. 2017) uses RMSProp: momentum-based methods destabilised
-    # its critic. decay 0.99, eps 1e-8 are torch.optim.RMSprop's defaults, which the
-    # authors' code used.
-    return optax.inject_hyperparams(optax.rmsprop)(learning_rate=learning_rate,
-                                                   decay=0.99, eps=1e-8)
+    # its critic. The authors' code used torch.optim.RMSprop's defaults: alpha 0.99,
+    # eps 1e-8 added *outside* the square root, p -= lr g / (sqrt(v) + eps); optax puts
+    # eps inside by default, which for small gradients makes the steps ~10x smaller.
+    return optax.inject_hyperparams(optax.rmsprop, static_args=("eps_in_sqrt",))(
+        learning_rate=learning_rate, decay=0.99, eps=1e-8, eps_in_sqrt=False)
   raise ValueError(f"unknown optimizer {config.optimizer!r}")

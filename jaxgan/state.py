@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import optax
 
 from jaxgan import losses, models
+from jaxgan import rng as rng_lib
 from jaxgan.config import Config
 from jaxgan.errors import ConfigError
 from jaxgan.optim import make_optimizer
@@ -63,18 +64,51 @@ class GAN(NamedTuple):
   image_shape: tuple[int, int, int]
   g_ema: bool = False  # Keep an EMA copy of G in the state.
   num_classes: int = 0  # > 0: class-conditional G and D (they take `labels`).
+  pack: int = 1  # PacGAN: D judges `pack` samples concatenated channel-wise.
+  # Data-dependent initialisation: D is initialised on this many real examples (its
+  # layers may set parameters from them: minibatch discrimination's weight norm), and
+  # G's parameters may be set from the training images (the paper's output bias).
+  init_examples: int = 0
+  g_init_from_data: Callable[[Any, jax.Array], Any] | None = None
+
+  @property
+  def needs_data(self) -> bool:
+    """Whether init() takes the training images (a data-dependent initialisation)."""
+    return bool(self.init_examples) or self.g_init_from_data is not None
 
   def sample_noise(self, key: jax.Array, batch: int) -> jax.Array:
     return models.sample_noise(self.noise, key, (batch, self.latent_dim))
 
-  def init(self, rng: jax.Array) -> GANState:
-    """A fresh state from a PRNG key (the run's seed key)."""
+  def init(self, rng: jax.Array, images: jax.Array | None = None) -> GANState:
+    """A fresh state from a PRNG key (the run's seed key).
+
+    Args:
+      rng: the seed key (jaxgan.rng.seed_key).
+      images: the training split [N, H, W, C] (uint8, or float toy points), for a GAN
+        whose init depends on data (`needs_data`); without it the parameters have their
+        shapes but not their data-dependent values (enough to restore a checkpoint).
+    Returns:
+      GANState at step 0.
+    """
     g_key, d_key, run_key = jax.random.split(rng, 3)
     z = jnp.zeros((1, self.latent_dim), jnp.float32)
-    x = jnp.zeros((1,) + self.image_shape, jnp.float32)
-    labels = {"labels": jnp.zeros((1,), jnp.int32)} if self.num_classes else {}
-    g_vars = self.generator.init(g_key, z, train=False, **labels)
+    h, w, c = self.image_shape
+    x = jnp.zeros((1, h, w, c * self.pack), jnp.float32)
+    if self.init_examples and images is not None:
+      # The first examples of this run's own batch order (as its first D batch).
+      from jaxgan import data
+      n = images.shape[0]
+      count = min(self.init_examples, n // self.pack)
+      idx = data.batch_indices(rng_lib.data_key(run_key), 0, n, count * self.pack)
+      real = data.gather_batch(images, idx, self.pixel_range)
+      x = jnp.concatenate(jnp.split(real, self.pack, axis=0), axis=-1)
+    labels = ({"labels": jnp.zeros((x.shape[0],), jnp.int32)} if self.num_classes
+              else {})
+    g_vars = self.generator.init(g_key, z, train=False,
+                                 **{k: v[:1] for k, v in labels.items()})
     d_vars = self.discriminator.init(d_key, x, train=False, **labels)
+    if self.g_init_from_data is not None and images is not None:
+      g_vars = {**g_vars, "params": self.g_init_from_data(g_vars["params"], images)}
 
     def net(variables, tx):
       params = variables["params"]
@@ -89,6 +123,9 @@ class GAN(NamedTuple):
              if self.g_ema else {})
     return GANState(step=jnp.zeros((), jnp.int32), rng=run_key,
                     g=g, d=net(d_vars, self.d_tx), g_ema=g_ema)
+
+
+MINIBATCH_INIT_EXAMPLES = 500
 
 
 def make_gan(config: Config, image_shape: tuple[int, int, int],
@@ -121,11 +158,16 @@ def make_gan(config: Config, image_shape: tuple[int, int, int],
     discriminator = models.ConditionalDiscriminator(discriminator, num_classes)
   return GAN(generator=generator, discriminator=discriminator,
              g_tx=make_optimizer(config, config.lr_g),
-             d_tx=make_optimizer(config, config.lr_d),
+             d_tx=make_optimizer(config, config.lr_d,
+                                 differentiable=config.unroll_steps > 0),
              loss=losses.get_loss(config.loss), noise=config.noise or spec.noise,
              pixel_range=spec.pixel_range, latent_dim=config.latent_dim,
              image_shape=tuple(image_shape), g_ema=config.g_ema_decay > 0,
-             num_classes=num_classes if config.conditional else 0)
+             num_classes=num_classes if config.conditional else 0, pack=config.pack,
+             # Minibatch discrimination's data-dependent init (the authors' code
+             # initialises on 500 training images).
+             init_examples=MINIBATCH_INIT_EXAMPLES if config.minibatch_kernels else 0,
+             g_init_from_data=spec.g_init_from_data)
 
 
 def gan_from_modules(generator: nn.Module, discriminator: nn.Module, *,

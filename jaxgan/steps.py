@@ -211,8 +211,15 @@ def make_steps(config: Config, gan: GAN, num_examples: int,
   """
   k = config.num_d_steps
   batch_size = config.batch_size
+  pack = getattr(config, "pack", 1)
+  unroll = getattr(config, "unroll_steps", 0)
+  schedule = getattr(config, "d_steps_schedule", "")
   loss = gan.loss
   hp = loss_hparams(config)
+  if pack > 1 and gan.num_classes:
+    raise ValueError("packing (pack > 1) does not combine with a conditional GAN")
+  if schedule and config.update_order != "d_then_g":
+    raise ValueError(f"d_steps_schedule={schedule!r} needs update_order='d_then_g'")
 
   # Class labels reach G and D only when conditional (resolved here, not traced).
   if gan.num_classes:
@@ -237,6 +244,21 @@ def make_steps(config: Config, gan: GAN, num_examples: int,
     images, mutated = gan.generator.apply(variables, z, train=True,
                                           mutable=["batch_stats"], **with_labels(labels))
     return images, mutated.get("batch_stats", g.batch_stats)
+
+  def generate_for_d(g: NetState, key: Array, labels=None, count: int = batch_size):
+    """D's fake input, G in train mode: `count` images, or with packing (PacGAN) m
+    passes of `count` images each (G's BatchNorm normalises each pass on its own, as
+    the authors' code generates each of the m packed samples separately), concatenated
+    channel-wise. Returns (images, G's new batch_stats)."""
+    z = gan.sample_noise(key, count * pack)
+    if pack == 1:
+      return generate(g, z, True, labels)
+    parts = []
+    for i in range(pack):
+      images, batch_stats = generate(g, z[i * count:(i + 1) * count], True)
+      g = g.replace(batch_stats=batch_stats)
+      parts.append(images)
+    return jnp.concatenate(parts, axis=-1), g.batch_stats
 
   # D's feature layer is read only for feature matching: any other D need not sow it.
   collections = ["batch_stats", "intermediates"] if config.feature_matching else [
@@ -265,6 +287,9 @@ def make_steps(config: Config, gan: GAN, num_examples: int,
       return 0.0, {}
 
   if loss.clip_d:
+    # WGAN's critic is clipped to [-c, c] *before* each of its updates, as the
+    # authors' code does (clamp_ at the top of each critic iteration): the G step then
+    # sees the critic after its last update.
     def d_constraint(params):
       return losses.clip_weights(params, hp.clip_value)
   else:
@@ -297,17 +322,43 @@ def make_steps(config: Config, gan: GAN, num_examples: int,
                "d_fake": jnp.mean(loss.d_output(fake_out.logits)), **penalty_metrics}
     return d_loss, (metrics, real_out, fake_out)
 
+  if unroll:
+    # Unrolled GAN (Metz et al. 2017, as the authors' demo code): G's loss is taken
+    # against D after `unroll` more of D's own optimizer steps on the same real and fake
+    # batch, differentiated through those steps (the fakes are not stopped, so the
+    # gradient reaches G through every unrolled update). D itself still takes only its
+    # ordinary update.
+    def d_for_g(d: NetState, real: Array, fake: Array, key: Array, labels):
+      if real is None:
+        raise ValueError("an unrolled G step needs the step's real batch (g_step's "
+                         "`real`)")
+
+      def update(carry, j):
+        params, opt_state = carry
+        params = d_constraint(params)
+        grads, _ = jax.grad(d_loss_and_aux, has_aux=True)(
+            params, d, real, fake, jax.random.fold_in(key, j), labels)
+        updates, opt_state = gan.d_tx.update(grads, opt_state, params)
+        return (optax.apply_updates(params, updates), opt_state), None
+
+      (params, _), _ = jax.lax.scan(update, (d.params, d.opt_state),
+                                    jnp.arange(unroll))
+      return params
+  else:
+    def d_for_g(d: NetState, real, fake, key, labels):
+      return d.params
+
   def apply_d(state: GANState, grads, batch_stats, gate: Gate | None = None,
               loss: Array | None = None) -> GANState:
-    d = _apply_updates(state.d, grads, gan.d_tx, batch_stats, gate, "D", loss)
-    return state.replace(d=d.replace(params=d_constraint(d.params)))
+    return state.replace(d=_apply_updates(state.d, grads, gan.d_tx, batch_stats, gate,
+                                          "D", loss))
 
   def d_step(state: GANState, real: Array, rng: Array, fake: Array | None = None,
              labels: Array | None = None, gate: Gate | None = None):
     z_key, d_key = jax.random.split(rng)
+    state = state.replace(d=state.d.replace(params=d_constraint(state.d.params)))
     if fake is None:
-      fake, _ = generate(state.g, gan.sample_noise(z_key, real.shape[0]), train=True,
-                         labels=labels)
+      fake, _ = generate_for_d(state.g, z_key, labels, real.shape[0])
     fake = jax.lax.stop_gradient(fake)
     grads, (metrics, _, fake_out) = jax.grad(d_loss_and_aux, has_aux=True)(
         state.d.params, state.d, real, fake, d_key, labels)
@@ -316,14 +367,14 @@ def make_steps(config: Config, gan: GAN, num_examples: int,
   def g_step(state: GANState, rng: Array, real: Array | None = None,
              labels: Array | None = None, gate: Gate | None = None):
     z_key, drop_key, feat_key = jax.random.split(rng, 3)
-    z = gan.sample_noise(z_key, batch_size)
     target = real_features(state.d, real, feat_key, labels)
+    unroll_key = jax.random.fold_in(drop_key, 1)
 
     def objective(g_params):
-      fake, batch_stats = generate(state.g.replace(params=g_params), z, train=True,
-                                   labels=labels)
-      fake_out = discriminate(state.d.params, state.d.batch_stats, fake, drop_key,
-                              labels)
+      fake, batch_stats = generate_for_d(state.g.replace(params=g_params), z_key,
+                                         labels)
+      d_params = d_for_g(state.d, real, fake, unroll_key, labels)
+      fake_out = discriminate(d_params, state.d.batch_stats, fake, drop_key, labels)
       return g_objective(fake_out, target), (fake, batch_stats)
 
     (g_loss, (fake, batch_stats)), grads = jax.value_and_grad(
@@ -331,11 +382,35 @@ def make_steps(config: Config, gan: GAN, num_examples: int,
     g = _apply_updates(state.g, grads, gan.g_tx, batch_stats, gate, "G", g_loss)
     return state.replace(g=g), {"g_loss": g_loss}, fake
 
-  def real_batch(state: GANState, images: Array, i: int, labels_array):
-    """(batch [B, ...] in pixel_range, its labels [B] or None when unconditional)."""
-    idx = data.batch_indices(data_key(state), state.step * k + i, num_examples,
-                             batch_size)
-    batch = data.gather_batch(images, idx, gan.pixel_range)
+  def pack_batch(batch: Array) -> Array:
+    """[m*B, H, W, C] -> [B, H, W, m*C]: sample i of packed example b is batch[i*B + b]."""
+    if pack == 1:
+      return batch
+    return jnp.concatenate(jnp.split(batch, pack, axis=0), axis=-1)
+
+  if schedule == "wgan":
+    # The WGAN authors' critic schedule: 100 critic updates for each of the first 25
+    # generator updates and every 500th one, --num_d_steps (their Diters) otherwise.
+    def d_updates_at(step: Array) -> Array:
+      return jnp.where((step < 25) | (step % 500 == 0), 100, k)
+
+    def first_d_batch(step: Array) -> Array:
+      """The number of D updates before `step` (their batches come first)."""
+      boosted = jnp.minimum(step, 25) + jnp.maximum(step - 1, 0) // 500
+      return boosted * 100 + (step - boosted) * k
+  else:
+    def d_updates_at(step: Array) -> int:
+      return k
+
+    def first_d_batch(step: Array) -> Array:
+      return step * k
+
+  def real_batch(state: GANState, images: Array, i, labels_array):
+    """(batch [B, ...] in pixel_range (packed: [B, ..., m*C]), its labels [B] or None
+    when unconditional) of D update i of the state's step."""
+    idx = data.batch_indices(data_key(state), first_d_batch(state.step) + i,
+                             num_examples, batch_size * pack)
+    batch = pack_batch(data.gather_batch(images, idx, gan.pixel_range))
     if constrain_batch is not None:
       batch = constrain_batch(batch)
     return batch, labels_of(labels_array, idx)
@@ -345,10 +420,35 @@ def make_steps(config: Config, gan: GAN, num_examples: int,
   # (train_step) or given by the caller (batch_step).
   def d_then_g(state: GANState, batches, gate: Gate | None):
     key = step_key(state)
-    for i in range(k):
-      real, labels = batches(i)
-      state, d_metrics = d_step(state, real, jax.random.fold_in(key, i), labels=labels,
+    if schedule:  # A number of D updates that depends on the step: a loop.
+      n = d_updates_at(state.step)
+      real, labels = batches(0)
+      state, d_metrics = d_step(state, real, jax.random.fold_in(key, 0), labels=labels,
                                 gate=gate)
+
+      def body(i, carry):
+        state, _, open_, nonfinite = carry
+        inner = None if gate is None else Gate(open_)
+        if inner is not None:
+          inner.nonfinite = nonfinite
+        real, labels = batches(i)
+        state, metrics = d_step(state, real, jax.random.fold_in(key, i), labels=labels,
+                                gate=inner)
+        return (state, metrics, open_ if inner is None else inner.open,
+                nonfinite if inner is None else inner.nonfinite)
+
+      open_ = jnp.bool_(True) if gate is None else gate.open
+      nonfinite = jnp.int32(0) if gate is None else gate.nonfinite
+      state, d_metrics, open_, nonfinite = jax.lax.fori_loop(
+          1, n, body, (state, d_metrics, open_, nonfinite))
+      if gate is not None:
+        gate.open, gate.nonfinite = open_, nonfinite
+      real, labels = batches(n - 1)
+    else:
+      for i in range(k):
+        real, labels = batches(i)
+        state, d_metrics = d_step(state, real, jax.random.fold_in(key, i),
+                                  labels=labels, gate=gate)
     # Feature matching compares with the last real batch D saw (unused otherwise); a
     # conditional G makes fakes for that batch's labels.
     state, g_metrics, _ = g_step(state, jax.random.fold_in(key, k), real, labels, gate)
@@ -371,17 +471,19 @@ def make_steps(config: Config, gan: GAN, num_examples: int,
     key = step_key(state)
     z_key, d_key = jax.random.split(jax.random.fold_in(key, 0))
     real, labels = batches(0)
-    z = gan.sample_noise(z_key, batch_size)
     fake_key = jax.random.split(d_key, 3)[1]  # d_loss_and_aux's key for the fake pass.
+    state = state.replace(d=state.d.replace(params=d_constraint(state.d.params)))
 
     def objective(g_params, d_params):
-      fake, g_batch_stats = generate(state.g.replace(params=g_params), z, train=True,
-                                     labels=labels)
+      fake, g_batch_stats = generate_for_d(state.g.replace(params=g_params), z_key,
+                                           labels)
       d_loss, (d_metrics, real_out, fake_out) = d_loss_and_aux(
           d_params, state.d, real, jax.lax.stop_gradient(fake), d_key, labels)
-      # Same dropout key and statistics: G's loss sees the same D(G(z)) as D's loss.
-      g_fake_out = discriminate(jax.lax.stop_gradient(d_params), state.d.batch_stats,
-                                fake, fake_key, labels)
+      # Same dropout key and statistics: G's loss sees the same D(G(z)) as D's loss
+      # (unrolled: D after its extra steps).
+      frozen = state.d.replace(params=jax.lax.stop_gradient(d_params))
+      g_fake_out = discriminate(d_for_g(frozen, real, fake, jax.random.fold_in(
+          fake_key, 1), labels), state.d.batch_stats, fake, fake_key, labels)
       g_loss = g_objective(g_fake_out, jax.lax.stop_gradient(real_out.features))
       return d_loss + g_loss, (d_metrics, g_loss, fake_out.batch_stats, g_batch_stats)
 
@@ -422,22 +524,28 @@ def make_steps(config: Config, gan: GAN, num_examples: int,
     return lambda i: real_batch(state, images, i, labels)
 
   def caller_batches(real: Array, labels: Array | None):
-    """batches(i) over real [k, B, H, W, C] (or [B, H, W, C] when k == 1)."""
+    """batches(i) over real [k, B*m, H, W, C] (or [B*m, H, W, C] when k == 1; m is the
+    packing, 1 without)."""
+    if schedule:
+      raise ValueError(f"batch_step takes a fixed number of D updates per step; "
+                       f"d_steps_schedule={schedule!r} is for train_step")
     if real.ndim == len(gan.image_shape) + 1:
       if k != 1:
         raise ValueError(f"batch_step with num_d_steps={k} takes the k real batches of "
                          f"one step, [{k}, B, H, W, C]; got shape {real.shape}")
       real, labels = real[None], None if labels is None else labels[None]
     if real.ndim != len(gan.image_shape) + 2 or real.shape[0] != k or (
-        real.shape[1] != batch_size or tuple(real.shape[2:]) != tuple(gan.image_shape)):
-      raise ValueError(f"batch_step expects real [{k}, {batch_size}, "
-                       f"{', '.join(map(str, gan.image_shape))}] (k = num_d_steps, B = "
-                       f"batch_size), got shape {tuple(real.shape)}")
+        real.shape[1] != batch_size * pack
+        or tuple(real.shape[2:]) != tuple(gan.image_shape)):
+      raise ValueError(f"batch_step expects real [{k}, {batch_size * pack}, "
+                       f"{', '.join(map(str, gan.image_shape))}] (k = num_d_steps, "
+                       f"B{' * pack' if pack > 1 else ''} = {batch_size * pack}), got "
+                       f"shape {tuple(real.shape)}")
     if gan.num_classes and labels is None:
       raise ValueError("a conditional GAN's batch_step needs the real batches' labels")
 
     def batches(i):
-      batch = real[i].astype(jnp.float32)
+      batch = pack_batch(real[i].astype(jnp.float32))
       if constrain_batch is not None:
         batch = constrain_batch(batch)
       return batch, (labels[i] if gan.num_classes else None)

@@ -281,10 +281,12 @@ def test_tfds_source_loads_a_whole_split_offline_with_mock_data():
 
 
 # --------------------------------------------------------------------------- toy data
-def test_ring_is_eight_modes_of_radius_two():
+def test_ring_is_pacgans_eight_modes_of_radius_one():
   p = toy.PROBLEMS["toy_ring8"]
-  assert p.num_modes == 8 and p.std == 0.02
-  np.testing.assert_allclose(np.linalg.norm(p.centres, axis=1), 2.0)
+  assert p.num_modes == 8 and p.std == 0.01 and p.train_size == 100_000
+  # PacGAN's MEANS: (cos(2 pi i / 8), sin(2 pi i / 8)).
+  angles = 2 * np.pi * np.arange(8) / 8
+  np.testing.assert_allclose(p.centres, np.stack([np.cos(angles), np.sin(angles)], 1))
 
 
 def test_grid_is_25_modes():
@@ -379,6 +381,24 @@ def test_pixels_follow_the_model_range():
 def test_batch_larger_than_the_dataset_is_refused():
   ds = data.load_dataset("toy_ring8", split="test")
   data.check_batch_fits(ds, toy.TEST_SIZE)
-  with pytest.raises(ConfigError, match=r"--batch_size=10001 is larger than the "
-                     r"dataset 'toy_ring8' \(10000 examples\)"):
+  with pytest.raises(ConfigError, match=r"--batch_size=10001 needs more examples than "
+                     r"the dataset 'toy_ring8' has \(10000 for training\)"):
     data.check_batch_fits(ds, toy.TEST_SIZE + 1)
+  with pytest.raises(ConfigError, match=r"--batch_size=5001 x --pack=2 needs more"):
+    data.check_batch_fits(ds, 5001, pack=2)
+
+
+def test_num_valid_holds_out_the_last_examples_for_the_parzen_sigma():
+  from jaxgan.eval.evaluator import parzen_images
+  images = np.arange(60, dtype=np.uint8).reshape(60, 1, 1, 1)
+  full = data.Dataset("d", images, np.zeros(60, np.int32), 1)
+  train = data.training_split(full, 10, batch_size=4)
+  assert train.num_examples == 50 and list(train.labels.shape) == [50]
+  np.testing.assert_array_equal(train.valid_images[:, 0, 0, 0], np.arange(50, 60))
+  # The paper's split of MNIST: train on train[:50000], sigma on train[50000:51000].
+  np.testing.assert_array_equal(parzen_images(train)[:, 0, 0, 0], np.arange(50, 60))
+  # Without a held-out split they are training images: from 5/6 into the split when it
+  # holds 6,000 or more (MNIST: train[50000:51000]), else its last 1,000 or all of it.
+  np.testing.assert_array_equal(parzen_images(full)[:, 0, 0, 0], np.arange(60))
+  with pytest.raises(ConfigError, match="--num_valid=60 holds out the whole"):
+    data.training_split(full, 60, batch_size=4)

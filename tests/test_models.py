@@ -17,6 +17,8 @@ from jaxgan.runtime.compile import compile_once, initial_state
 from jaxgan.state import make_gan
 from jaxgan.steps import make_steps
 
+import toolkit
+
 TOY_SHAPE = (1, 1, 2)
 
 
@@ -27,36 +29,56 @@ def run_once(fn, *args):
 
 
 # ------------------------------------------------------------- minibatch discrimination
-def test_minibatch_discrimination_appends_num_kernels_features():
-  layer = models.MinibatchDiscrimination(num_kernels=7, kernel_dim=3)
-  f = jnp.ones((4, 6))
-  out, variables = run_once(layer.init_with_output, jax.random.PRNGKey(0), f)
-  assert out.shape == (4, 6 + 7)
-  assert variables["params"]["T"].shape == (6, 7 * 3)
-  np.testing.assert_array_equal(variables["params"]["bias"], -np.ones(7))
+def reference_minibatch_layer(x, theta, log_weight_scale, b, init=False):
+  """NumPy transcription of improved-gan's nn.MinibatchLayer.get_output_for (Theano):
+  returns (output, log_weight_scale, b) after the layer's init pass when init=True."""
+  w = theta * (np.exp(log_weight_scale) / np.sqrt(np.sum(np.square(theta), axis=0)))[None]
+  activation = np.tensordot(x, w, [[1], [0]])  # [N, B, C]
+  abs_dif = (np.sum(np.abs(activation[:, :, :, None]
+                           - activation.transpose(1, 2, 0)[None]), axis=2)
+             + 1e6 * np.eye(x.shape[0])[:, None, :])  # [N, B, N]
+  if init:
+    mean_min_abs_dif = 0.5 * np.mean(np.min(abs_dif, axis=2), axis=0)
+    abs_dif /= mean_min_abs_dif[None, :, None]
+    log_weight_scale = log_weight_scale - np.log(mean_min_abs_dif)[:, None]
+  f = np.sum(np.exp(-abs_dif), axis=2)
+  if init:
+    mf = np.mean(f, axis=0)
+    f -= mf[None]
+    b = -mf
+  else:
+    f += b[None]
+  return np.concatenate([x, f], axis=1), log_weight_scale, b
 
 
-def test_minibatch_features_count_identical_neighbours():
-  # T = 0: every M row is equal, c_b(i, j) = 1, o_b = N + bias = N - 1.
+def test_minibatch_discrimination_matches_the_authors_layer_and_its_data_init():
   layer = models.MinibatchDiscrimination(num_kernels=3, kernel_dim=2)
-  f = jax.random.normal(jax.random.PRNGKey(0), (5, 4))
-  params = run_once(layer.init, jax.random.PRNGKey(1), f)
-  params = jax.tree_util.tree_map(jnp.zeros_like, params)
-  params["params"]["bias"] = -jnp.ones(3)
-  out = run_once(layer.apply, params, f)
-  np.testing.assert_allclose(out[:, 4:], 4.0)
-  np.testing.assert_allclose(out[:, :4], f)
+  x = np.asarray(jax.random.normal(jax.random.PRNGKey(0), (6, 4)), np.float64)
+  out, variables = run_once(layer.init_with_output, jax.random.PRNGKey(1),
+                            jnp.asarray(x, jnp.float32))
+  p = jax.tree_util.tree_map(np.asarray, variables["params"])
+  assert p["theta"].shape == (4, 3, 2) and p["bias"].shape == (3,)
+  # The init pass on real data sets the scale and the bias as the authors' init does.
+  want_out, want_scale, want_bias = reference_minibatch_layer(
+      x, p["theta"], np.zeros((3, 2)), np.full(3, -1.0), init=True)
+  np.testing.assert_allclose(p["log_weight_scale"], want_scale, rtol=1e-5)
+  np.testing.assert_allclose(p["bias"], want_bias, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(out, want_out, rtol=1e-5, atol=1e-6)
+  # Applied to another batch with those parameters: the authors' forward pass.
+  x2 = np.asarray(jax.random.normal(jax.random.PRNGKey(2), (5, 4)), np.float64)
+  got = run_once(layer.apply, variables, jnp.asarray(x2, jnp.float32))
+  want, _, _ = reference_minibatch_layer(x2, p["theta"], p["log_weight_scale"], p["bias"])
+  np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
-def test_minibatch_features_are_sums_of_exp_minus_l1_distances():
-  # One kernel of dimension 1 and T = identity column: M_i = f_i[0].
-  layer = models.MinibatchDiscrimination(num_kernels=1, kernel_dim=1)
-  f = jnp.array([[0.0, 9.0], [1.0, 9.0], [3.0, 9.0]])
-  params = {"params": {"T": jnp.array([[1.0], [0.0]]), "bias": jnp.array([0.5])}}
-  out = np.asarray(run_once(layer.apply, params, f))[:, 2]
-  m = np.array([0.0, 1.0, 3.0])
-  expected = np.exp(-np.abs(m[:, None] - m[None, :])).sum(axis=1) + 0.5
-  np.testing.assert_allclose(out, expected, rtol=1e-6)
+def test_an_example_is_not_compared_with_itself():
+  # Identical examples: each sees N - 1 others at distance 0 (its own 0 is excluded).
+  layer = models.MinibatchDiscrimination(num_kernels=2, kernel_dim=3)
+  variables = run_once(layer.init, jax.random.PRNGKey(1),
+                       jax.random.normal(jax.random.PRNGKey(0), (8, 4)))
+  variables = {"params": {**variables["params"], "bias": jnp.zeros(2)}}
+  out = run_once(layer.apply, variables, jnp.ones((5, 4)))
+  np.testing.assert_allclose(out[:, 4:], 4.0, rtol=1e-6)
 
 
 def test_minibatch_features_couple_the_examples_of_a_batch():
@@ -69,23 +91,29 @@ def test_minibatch_features_couple_the_examples_of_a_batch():
   assert float(jnp.abs(jac[:, 0, :]).sum()) > 0
 
 
-def test_discriminator_with_minibatch_disc_has_its_parameters_and_gradients():
+def test_a_gan_with_minibatch_disc_initialises_it_on_real_data_and_trains_it():
   cfg = Config(dataset="toy_ring8", model="toy_mlp", batch_size=8, latent_dim=4,
                num_steps=1, minibatch_kernels=6).validate()
   gan = make_gan(cfg, TOY_SHAPE)
+  assert gan.needs_data and gan.init_examples == 500
   # Narrow hidden layers (the registry's classes): a fraction of the compile time.
   gan = gan._replace(generator=gan.generator.clone(hidden=(8,)),
                      discriminator=gan.discriminator.clone(hidden=(16,)))
-  steps = make_steps(cfg, gan, 32)
-  state = initial_state(gan, jax.random.PRNGKey(0))
-  points = np.random.default_rng(5).normal(size=(8,) + TOY_SHAPE).astype(np.float32)
-  assert state.d.params["minibatch_disc"]["T"].shape == (16, 6 * 5)
+  points = np.random.default_rng(5).normal(size=(64,) + TOY_SHAPE).astype(np.float32)
+  state = run_once(gan.init, jax.random.PRNGKey(0), points)
+  mbd = state.d.params["minibatch_disc"]
+  assert mbd["theta"].shape == (16, 6, 5)
+  # Data-dependent: the init on the run's first real examples, not the dummy batch.
+  dummy = run_once(gan.init, jax.random.PRNGKey(0))
+  assert not np.allclose(mbd["log_weight_scale"],
+                         dummy.d.params["minibatch_disc"]["log_weight_scale"])
   # The head reads the 16 features and the 6 minibatch features.
   assert state.d.params["Dense_1"]["kernel"].shape == (16 + 6, 1)
-  new_state, _ = run_once(steps.d_step, state, points, jax.random.PRNGKey(2))
-  moved = np.abs(np.asarray(new_state.d.params["minibatch_disc"]["T"])
-                 - np.asarray(state.d.params["minibatch_disc"]["T"]))
-  assert moved.max() > 0
+  steps = make_steps(cfg, gan, 64)
+  new_state, _ = run_once(steps.d_step, state, points[:8], jax.random.PRNGKey(2))
+  for name in ("theta", "log_weight_scale", "bias"):
+    assert np.abs(np.asarray(new_state.d.params["minibatch_disc"][name])
+                  - np.asarray(mbd[name])).max() > 0, name
 
 
 def test_minibatch_disc_and_batchnorm_d_are_what_couples_a_batch():
@@ -195,3 +223,25 @@ def test_conditional_nets_widen_the_first_layers_by_one_hot_labels():
   state = initial_state(gan, jax.random.PRNGKey(0))
   assert state.g.params["inner"]["Dense_0"]["kernel"].shape == (4 + 8, 128)
   assert state.d.params["inner"]["Dense_0"]["kernel"].shape == (2 + 8, 128)
+
+
+# ------------------------------------------------------------- the paper's model
+def test_the_papers_g_starts_from_the_datas_pixel_marginals():
+  # pylearn2's init_sigmoid_bias_from_marginals: bias = logit(clip(mean, 1e-7, 1-1e-7)).
+  images = np.zeros((4, 8, 8, 1), np.uint8)
+  images[:2, :4] = 255       # Top half: mean 0.5.
+  images[:, 0, 0] = 255      # Pixel (0, 0): always on (clipped to 1 - 1e-7).
+  images[1, 7, 7] = 51       # Pixel (7, 7): mean 0.05.
+  config = toolkit.tiny_config(model="paper_mlp")
+  gan = make_gan(config, (8, 8, 1))
+  assert gan.needs_data
+  state = run_once(gan.init, jax.random.PRNGKey(0), images)
+  bias = np.asarray(state.g.params["Dense_2"]["bias"]).reshape(8, 8)
+  mean = np.clip((images[..., 0].mean(axis=0) / 255.0).astype(np.float32),
+                 np.float32(1e-7), np.float32(1 - 1e-7)).astype(np.float64)
+  np.testing.assert_allclose(bias, np.log(mean / (1 - mean)), rtol=1e-4, atol=1e-4)
+  assert bias[7, 7] == pytest.approx(np.log(0.05 / 0.95), rel=1e-4)
+  assert bias[1, 3] == pytest.approx(0.0, abs=1e-6) and bias[6, 3] < -15
+  # Without data (restoring a checkpoint needs only the shapes) the bias is zero.
+  np.testing.assert_array_equal(run_once(gan.init, jax.random.PRNGKey(0)).g.params[
+      "Dense_2"]["bias"], 0.0)

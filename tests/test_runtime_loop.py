@@ -94,7 +94,7 @@ def test_resumed_run_is_bit_identical_to_an_uninterrupted_one(finished, data_dir
     ({"lr_g": -1e-3}, ConfigError, "--lr_g=-0.001 is invalid"),
     ({"num_steps": 0}, ConfigError, "--num_steps=0 is invalid"),
     ({"num_d_steps": 0}, ConfigError, "--num_d_steps=0 is invalid"),
-    ({"batch_size": 1000}, ConfigError, "--batch_size=1000 is larger than the dataset"),
+    ({"batch_size": 1000}, ConfigError, "--batch_size=1000 needs more examples than the dataset"),
     ({"data_dir": "/nonexistent/folder"}, DataError,
      "--data_dir='/nonexistent/folder' is not a folder"),
 ])

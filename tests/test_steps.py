@@ -13,6 +13,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from jaxgan import data, losses, models, steps as steps_lib
@@ -237,17 +238,31 @@ def test_feature_matching_g_step_minimises_feature_distance_and_leaves_d():
   assert max_relative_difference(new_state.g.params, state.g.params) > 1e-4
 
 
-def test_wgan_clips_d_after_its_update():
-  _, _, steps, state, points = toy_setup(loss="wgan", clip_value=0.003)
+def test_wgan_clips_d_before_each_of_its_updates():
+  # As the authors' code: clamp_ to [-c, c] at the top of each critic iteration, then
+  # the optimizer step (so the critic G sees has had one unclipped update).
+  _, gan, steps, state, points = toy_setup(loss="wgan", clip_value=0.003)
+  assert max(np.abs(p).max() for p in jax.tree_util.tree_leaves(
+      toolkit.host_tree(state.d.params))) > 0.01  # Not clipped at init.
+  new_state, metrics = run_once(steps.d_step, state, points[:8], jax.random.PRNGKey(2))
+  clipped = jax.tree_util.tree_map(lambda p: jnp.clip(p, -0.003, 0.003), state.d.params)
+  # The same update, by hand, from the clipped critic.
+  z_key, d_key = jax.random.split(jax.random.PRNGKey(2))
+  variables = {"params": state.g.params, "batch_stats": state.g.batch_stats}
+  fakes = gan.generator.apply(variables, gan.sample_noise(z_key, 8), train=True,
+                              mutable=["batch_stats"])[0]
 
-  def largest_weight(params) -> float:
-    return max(np.abs(p).max() for p in jax.tree_util.tree_leaves(toolkit.host_tree(
-        params)))
+  def critic_loss(params):
+    real_key, fake_key, _ = jax.random.split(d_key, 3)
+    d = lambda x, k: gan.discriminator.apply({"params": params}, x, train=True,  # noqa: E731
+                                             rngs={"dropout": k})
+    return jnp.mean(d(fakes, fake_key)) - jnp.mean(d(points[:8], real_key))
 
-  assert largest_weight(state.d.params) > 0.01  # Not clipped at init: the step does it.
-  new_state, _ = run_once(steps.d_step, state, points[:8], jax.random.PRNGKey(2))
-  # Weights far beyond c stay beyond it after one update: they sit exactly on c.
-  assert largest_weight(new_state.d.params) == np.float32(0.003)
+  grads = jax.grad(critic_loss)(clipped)
+  updates, _ = gan.d_tx.update(grads, state.d.opt_state, clipped)
+  want = optax.apply_updates(clipped, updates)
+  toolkit.assert_trees_close(new_state.d.params, want, rtol=1e-6)
+  assert float(metrics["d_loss"]) == pytest.approx(float(critic_loss(clipped)), rel=1e-5)
 
 
 def test_wgan_gp_d_loss_includes_weighted_penalty():

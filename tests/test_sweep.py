@@ -312,24 +312,31 @@ def test_toy_sweep_ranks_by_modes_covered_by_default(toy_sweep):
   assert keys == sorted(keys) and [int(r["rank"]) for r in rows] == [1, 2]
 
 
-def test_toy_table_summarises_a_sweeps_members(tmp_path):
-  run = tmp_path / "ring"
-  run.mkdir()
-  (run / "config.json").write_text(json.dumps({"sweep": ["seed=0,1"]}))
-  def mode_record(step, member, covered, high_quality):
+def test_toy_table_summarises_each_sweeps_members_with_standard_errors(tmp_path):
+  def mode_record(step, member, covered, high_quality, kl):
     return {"step": step, "member": member, "seed": member, "modes_covered": covered,
-            "high_quality_pct": high_quality}
-  lines = [mode_record(5, 0, 1.0, 10.0), mode_record(5, 1, 2.0, 50.0),
-           mode_record(9, 0, 4.0, 20.0),
-           {"step": 9, "member": 0, "seed": 0, "d_loss": 0.5},  # No mode metrics.
-           mode_record(9, 1, 2.0, 40.0)]
-  (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
-  out = subprocess.run([sys.executable, "-m", "jaxgan.cli.toy_table", str(run)],
+            "high_quality_pct": high_quality, "reverse_kl": kl}
+
+  for name, last in (("ring_vanilla", (4.0, 2.0)), ("ring_pack2", (8.0, 6.0))):
+    run = tmp_path / name
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"sweep": ["seed=0,1,2"]}))
+    lines = [mode_record(5, 0, 1.0, 10.0, 1.0), mode_record(5, 1, 2.0, 50.0, 1.0),
+             mode_record(9, 0, last[0], 20.0, 0.5),
+             {"step": 9, "member": 0, "seed": 0, "d_loss": 0.5},  # No mode metrics.
+             mode_record(9, 1, last[1], 40.0, 0.25),
+             # Member 2 diverged: left out, counted.
+             {"step": 9, "member": 2, "seed": 2, "diverged": "D loss", "diverged_at": 3}]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+  out = subprocess.run([sys.executable, "-m", "jaxgan.cli.toy_table", str(tmp_path)],
                        cwd=toolkit.REPO, env=toolkit.subprocess_env(),
                        capture_output=True, text=True, timeout=120)
   assert out.returncode == 0, out.stderr[-2000:]
-  # Last records at step 9: modes (4, 2) -> 3.0 ± 1.4; high-quality (20, 40) -> 30 ± 14.1.
-  assert "| ring (sweep) | 2 | 9 | 3.0 ± 1.4 (4, 2) | 30.0 ± 14.1 |" in out.stdout
+  # Last records at step 9; s.e. = std (ddof 1) / sqrt(2): modes (4, 2) -> 3.0 ± 1.0,
+  # high-quality (20, 40) -> 30 ± 10, reverse KL (0.5, 0.25) -> 0.375 ± 0.125.
+  assert ("| ring_vanilla | 2 (+1 diverged) | 9 | 3.0 ± 1.0 (4.0, 2.0) | "
+          "30.0 ± 10.0 (20.0, 40.0) | 0.375 ± 0.125 (0.500, 0.250) |") in out.stdout
+  assert "| ring_pack2 | 2 (+1 diverged) | 9 | 7.0 ± 1.0 (8.0, 6.0) |" in out.stdout
 
 
 # --------------------------------------------------------------------------- evaluation

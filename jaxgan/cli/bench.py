@@ -202,7 +202,7 @@ def run_case(name: str, data_dir: str, steps: int, repeats: int,
   trainee.compile(train.images, None)
   phases["compile_s"] = time.perf_counter() - t  # Tracing and lowering included.
   t = time.perf_counter()
-  state = trainee.initial_state()
+  state = trainee.initial_state(train.images)
   phases["init_s"] = time.perf_counter() - t
   images, _ = trainee.place_data(train.images, None)
   per_call = config.steps_per_call

@@ -73,7 +73,8 @@ def _evaluate(argv: list[str]) -> None:
     config = runs.load_run_config(FLAGS.workdir, **overrides)
 
   t0 = time.perf_counter()
-  train = data.load_dataset(config.dataset, config.data_dir, "train")
+  train = data.hold_out(data.load_dataset(config.dataset, config.data_dir, "train"),
+                        config.num_valid)
   evaluator = runs.make_evaluator(config, train)
   setup_s = time.perf_counter() - t0
   if FLAGS.real:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import re
 
-from jaxgan.data.dataset import Dataset, aligned_empty
+from jaxgan.data.dataset import Dataset, aligned_empty, hold_out
 from jaxgan.data.idx import load_idx_split, parse_idx, read_idx, read_idx_stream
 from jaxgan.data.order import (batch_indices, from_pixels, gather_batch,
                                shuffled_positions, to_pixels)
@@ -29,7 +29,7 @@ SPLITS = ("train", "test")
 TOY_PREFIX = "toy_"
 
 __all__ = ["Dataset", "SPLITS", "aligned_empty", "batch_indices", "check_batch_fits",
-           "check_dataset_name", "data_name", "from_pixels", "gather_batch",
+           "check_dataset_name", "data_name", "from_pixels", "gather_batch", "hold_out",
            "is_toy", "load_dataset", "load_idx_split", "parse_idx", "read_idx",
            "read_idx_stream", "shuffled_positions", "to_pixels"]
 
@@ -68,8 +68,21 @@ def load_dataset(dataset: str, data_dir: str = "", split: str = "train") -> Data
   return load_tfds_split(dataset, split)
 
 
-def check_batch_fits(ds: Dataset, batch_size: int) -> None:
-  if batch_size > ds.num_examples:
-    raise ConfigError(f"--batch_size={batch_size} is larger than the dataset "
-                      f"{ds.name!r} ({ds.num_examples} examples); expected at most "
-                      f"{ds.num_examples}.")
+def check_batch_fits(ds: Dataset, batch_size: int, pack: int = 1) -> None:
+  if batch_size * pack > ds.num_examples:
+    raise ConfigError(f"--batch_size={batch_size}{f' x --pack={pack}' if pack > 1 else ''}"
+                      f" needs more examples than the dataset {ds.name!r} has "
+                      f"({ds.num_examples} for training); expected at most "
+                      f"{ds.num_examples // pack} per batch.")
+
+
+def training_split(ds: Dataset, num_valid: int, batch_size: int, pack: int = 1
+                   ) -> Dataset:
+  """The training examples of a loaded train split: all of them, or without the last
+  --num_valid (held out as valid_images). Raises ConfigError when too few remain."""
+  if num_valid >= ds.num_examples:
+    raise ConfigError(f"--num_valid={num_valid} holds out the whole training split of "
+                      f"{ds.name!r} ({ds.num_examples} examples); expected fewer.")
+  train = hold_out(ds, num_valid)
+  check_batch_fits(train, batch_size, pack)
+  return train

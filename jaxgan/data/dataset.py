@@ -14,12 +14,16 @@ class Dataset:
 
   images: [N, H, W, C] uint8 in [0, 255] (float32 points [N, 1, 1, D] for toy data).
   labels: [N] int32 (or None if unlabelled).
+  valid_images: see the field.
   """
 
   name: str
   images: np.ndarray
   labels: np.ndarray | None
   num_classes: int
+  # The held-out validation images of a training split cut by --num_valid (not trained
+  # on), else None.
+  valid_images: np.ndarray | None = None
 
   @property
   def num_examples(self) -> int:
@@ -44,3 +48,14 @@ def aligned_empty(shape, dtype=np.uint8) -> np.ndarray:
   raw = np.empty(nbytes + _DEVICE_ALIGNMENT, np.uint8)
   offset = (-raw.ctypes.data) % _DEVICE_ALIGNMENT
   return raw[offset:offset + nbytes].view(dtype).reshape(shape)
+
+
+def hold_out(ds: Dataset, num_valid: int) -> Dataset:
+  """`ds` without its last `num_valid` examples, which become `valid_images` (the
+  paper's MNIST split: --num_valid=10000 trains on train[:50000])."""
+  if num_valid <= 0:
+    return ds
+  n = ds.num_examples - num_valid
+  return dataclasses.replace(ds, images=ds.images[:n],
+                             labels=None if ds.labels is None else ds.labels[:n],
+                             valid_images=ds.images[n:])

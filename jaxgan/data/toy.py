@@ -1,12 +1,14 @@
 """Toy problems with exact answers, registered as datasets (`--dataset=toy_*`).
 
   toy_gauss1d  the paper's Figure 1: x ~ N(2, 0.5²) (1-D); see `python -m jaxgan.figure1`.
-  toy_ring8    8 Gaussians on a circle of radius 2, σ = 0.02 (Metz et al. 2017,
-               "Unrolled GANs"; Srivastava et al. 2017, VEEGAN).
-  toy_grid25   25 Gaussians at {-4, -2, 0, 2, 4}², σ = 0.05 (Lin et al. 2018, PacGAN).
+  toy_ring8    8 Gaussians at (cos 2πi/8, sin 2πi/8): radius 1, σ = 0.01
+  toy_grid25   25 Gaussians at {-4, -2, 0, 2, 4}², σ = 0.05
+The ring and the grid are exactly PacGAN's (Lin et al. 2018, the authors' code
+fjxmlzn/PacGAN synthetic_data_experiments/*/config.py: the same means and σ, 100,000
+training points; poolio's unrolled-GAN demo uses the same ring).
 
-A toy dataset is a fixed float32 sample `[N, 1, 1, D]` (50,000 train / 10,000 test
-points, drawn from a seed per split), with the mode index as label, so the ordinary loop,
+A toy dataset is a fixed float32 sample `[N, 1, 1, D]` (train: `train_size` points, test
+10,000, drawn from a seed per split), with the mode index as label, so the ordinary loop,
 flags and steps train on it; float data is used as is (data.to_pixels does not scale it).
 
 Their mode metrics are in `jaxgan.eval.modes`; the loop logs them at every sample
@@ -23,7 +25,7 @@ import numpy as np
 from jaxgan.data.dataset import Dataset
 from jaxgan.errors import DataError
 
-TRAIN_SIZE, TEST_SIZE = 50_000, 10_000
+TRAIN_SIZE, TEST_SIZE = 100_000, 10_000
 _SPLIT_SEEDS = {"train": 0, "test": 1}
 
 
@@ -34,6 +36,7 @@ class ToyProblem:
   name: str
   centres: np.ndarray
   std: float
+  train_size: int = TRAIN_SIZE
 
   @property
   def dim(self) -> int:
@@ -63,8 +66,8 @@ def _ring(n: int, radius: float) -> np.ndarray:
 
 
 PROBLEMS: dict[str, ToyProblem] = {
-    "toy_gauss1d": ToyProblem("toy_gauss1d", np.array([[2.0]]), 0.5),
-    "toy_ring8": ToyProblem("toy_ring8", _ring(8, 2.0), 0.02),
+    "toy_gauss1d": ToyProblem("toy_gauss1d", np.array([[2.0]]), 0.5, train_size=50_000),
+    "toy_ring8": ToyProblem("toy_ring8", _ring(8, 1.0), 0.01),
     "toy_grid25": ToyProblem(
         "toy_grid25",
         np.array([[x, y] for x in range(-4, 5, 2) for y in range(-4, 5, 2)], np.float64),
@@ -86,7 +89,7 @@ def get_problem(name: str) -> ToyProblem:
 def load(name: str, split: str) -> Dataset:
   """The fixed sample of a toy problem as a Dataset ([N, 1, 1, D] float32)."""
   problem = get_problem(name)
-  n = TRAIN_SIZE if split == "train" else TEST_SIZE
+  n = problem.train_size if split == "train" else TEST_SIZE
   points, labels = problem.sample(n, _SPLIT_SEEDS[split])
   return Dataset(name=name, images=points.reshape(n, 1, 1, problem.dim),
                       labels=labels, num_classes=problem.num_modes)

@@ -42,12 +42,23 @@ SCALAR_KEYS = ("fid", "kid", "kid_std", "inception_score", "inception_score_std"
                "num_samples", "num_real", "classifier_accuracy")
 
 
-def parzen_validation(train_images: np.ndarray, num_valid: int = parzen.PAPER_NUM_VALID
-                      ) -> np.ndarray:
-  """The Parzen σ-validation images: `num_valid` training images from 5/6 of the split
-  on (train[50000:51000] for MNIST's 60,000, the paper's validation split)."""
-  start = min(train_images.shape[0] * 5 // 6, max(train_images.shape[0] - num_valid, 0))
-  return train_images[start:start + num_valid]
+def parzen_validation(images: np.ndarray, num_valid: int = parzen.PAPER_NUM_VALID,
+                      held_out: bool = False) -> np.ndarray:
+  """The Parzen σ-validation images: the first `num_valid` of a held-out validation
+  split (--num_valid; the paper's train[50000:51000] of MNIST with --num_valid=10000),
+  or, without one, `num_valid` training images from 5/6 of the split on (the same
+  indices, but then images the generator was trained on)."""
+  if held_out:
+    return images[:num_valid]
+  start = min(images.shape[0] * 5 // 6, max(images.shape[0] - num_valid, 0))
+  return images[start:start + num_valid]
+
+
+def parzen_images(train: Dataset) -> np.ndarray:
+  """The Parzen σ-validation images of a training split (held out if it has some)."""
+  if train.valid_images is not None:
+    return parzen_validation(train.valid_images, held_out=True)
+  return parzen_validation(train.images)
 
 
 @jax.jit
@@ -105,7 +116,7 @@ class Evaluator:
                real_features=real_features,
                real_moments=jax.jit(metrics.feature_moments)(real_features),
                label_distribution=jnp.asarray(counts / counts.sum(), jnp.float32),
-               parzen_valid=parzen_validation(train.images) if with_parzen else None,
+               parzen_valid=parzen_images(train) if with_parzen else None,
                parzen_test=test.images if with_parzen else None)
 
   def evaluate_images(self, images: np.ndarray | jax.Array, seed: int = 0

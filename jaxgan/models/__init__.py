@@ -17,7 +17,8 @@ which feature matching reads, and takes `ModelOptions` (minibatch discrimination
 normalisation).
 
 Files: `layers` (TorchLinear, Maxout, minibatch discrimination, the D head), `mlp`
-(PyTorch-GAN gan.py), `paper` (Goodfellow et al. 2014), `dcgan`, `toy`, `conditional`.
+(PyTorch-GAN gan.py), `paper` (Goodfellow et al. 2014), `dcgan`, `toy`, `pacgan` (Lin et
+al. 2018's toy models), `conditional`.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from jaxgan.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from jaxgan.models.layers import (Maxout, MinibatchDiscrimination, TorchLinear,
                                   discriminator_head, sow_features)
 from jaxgan.models.mlp import MLPDiscriminator, MLPGenerator
-from jaxgan.models.paper import PaperDiscriminator, PaperGenerator
+from jaxgan.models.pacgan import PacGANDiscriminator, PacGANGenerator
+from jaxgan.models.paper import PaperDiscriminator, PaperGenerator, paper_output_bias
 from jaxgan.models.toy import ToyDiscriminator, ToyGenerator
 
 NOISES = ("normal", "uniform")
@@ -82,6 +84,9 @@ class ModelSpec(NamedTuple):
   # D couples the examples of a batch under these options (BatchNorm, minibatch
   # features): a per-example gradient penalty is then invalid.
   couples_batch: Callable[[ModelOptions], bool] = lambda o: o.minibatch_kernels > 0
+  # (G's params, the training images [N, H, W, C]) -> G's params: a data-dependent
+  # initialisation of G (state.GAN.init), None for none.
+  g_init_from_data: Callable | None = None
 
 
 def _mbd(options: ModelOptions) -> dict:
@@ -97,7 +102,7 @@ MODELS: dict[str, ModelSpec] = {
     # The paper's MNIST model; pixels in [0, 1] (Sigmoid output).
     "paper_mlp": ModelSpec(lambda shape: PaperGenerator(shape),
                            lambda shape, o=ModelOptions(): PaperDiscriminator(**_mbd(o)),
-                           "uniform", (0.0, 1.0)),
+                           "uniform", (0.0, 1.0), g_init_from_data=paper_output_bias),
     # Radford et al. 2016 for 28x28 and 32x32 (and any even size down to 4 or 7).
     "dcgan": ModelSpec(lambda shape: DCGANGenerator(shape),
                        lambda shape, o=ModelOptions(): DCGANDiscriminator(
@@ -109,6 +114,11 @@ MODELS: dict[str, ModelSpec] = {
     "toy_mlp": ModelSpec(lambda shape: ToyGenerator(shape),
                          lambda shape, o=ModelOptions(): ToyDiscriminator(**_mbd(o)),
                          "normal", (-1.0, 1.0)),
+    # PacGAN's toy models (Lin et al. 2018): G 4 x 400 ReLU + BatchNorm, D 3 maxout
+    # layers of 200 x 5 (toy_ring8 / toy_grid25; --pack for PacGAN's packing).
+    "pacgan_mlp": ModelSpec(lambda shape: PacGANGenerator(shape),
+                            lambda shape, o=ModelOptions(): PacGANDiscriminator(
+                                **_mbd(o)), "normal", (-1.0, 1.0)),
 }
 
 
@@ -121,6 +131,7 @@ def get_model(name: str) -> ModelSpec:
 __all__ = ["MODELS", "NOISES", "ConditionalDiscriminator", "ConditionalGenerator",
            "DCGANDiscriminator", "DCGANGenerator", "MLPDiscriminator", "MLPGenerator",
            "Maxout", "MinibatchDiscrimination", "ModelOptions", "ModelSpec",
-           "PaperDiscriminator", "PaperGenerator", "ToyDiscriminator", "ToyGenerator",
+           "PacGANDiscriminator", "PacGANGenerator", "PaperDiscriminator",
+           "PaperGenerator", "ToyDiscriminator", "ToyGenerator",
            "TorchLinear", "discriminator_head", "get_model", "sample_noise",
            "sow_features"]

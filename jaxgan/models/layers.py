@@ -48,14 +48,22 @@ class Maxout(nn.Module):
 
 
 class MinibatchDiscrimination(nn.Module):
-  """Salimans et al. 2016, §3.2: features that let D compare an example with its batch.
+  """Salimans et al. 2016, §3.2, as the authors' code (improved-gan nn.py MinibatchLayer).
 
-  f [N, A] -> [N, A + num_kernels]: M = f·T reshaped [N, B, C];
-  c_b(i, j) = exp(−‖M_i,b − M_j,b‖₁); o(i)_b = Σ_j c_b(i, j) + bias_b (j runs over the
-  whole batch, i included, as in the paper and its code); returns [f, o].
-  T ~ N(0, 0.05²) and bias = −1 as in the authors' Lasagne layer.
+  f [N, A] -> [N, A + num_kernels] = [f, o]:
+    W = θ · exp(s) / ‖θ‖ (weight normalisation of each of the B·C columns of θ [A, B, C]
+        over the input axis, scale s [B, C]);
+    M = f·W [N, B, C];  d_b(i, j) = ‖M_i,b − M_j,b‖₁;
+    o(i)_b = Σ_{j ≠ i} exp(−d_b(i, j)) + bias_b  (each example's distance to itself is
+    excluded, as the code's 1e6·eye term does).
+  θ ~ N(0, 0.05²). Data-dependent init (the code's `init` pass, on 500 real examples
+  before training): with s = 0, let m_b = ½ mean_i min_{j≠i} d_b(i, j); then s_b = −log
+  m_b (so initial distances are in units of m_b) and bias_b = −mean_i o(i)_b (initial
+  features of mean 0). jaxgan's GAN.init passes real examples to D's init for that
+  (GAN.init_examples); initialised on a dummy batch, s and bias only get their shapes.
   Because o couples the examples of a batch, D must see real and fake batches in
-  separate passes (jaxgan.steps always does) and a per-example gradient penalty is invalid.
+  separate passes (jaxgan.steps always does) and a per-example gradient penalty is
+  invalid.
   """
 
   num_kernels: int  # B
@@ -64,16 +72,31 @@ class MinibatchDiscrimination(nn.Module):
   @nn.compact
   def __call__(self, f: jax.Array) -> jax.Array:
     n, a = f.shape
-    t = self.param("T", nn.initializers.normal(0.05),
-                   (a, self.num_kernels * self.kernel_dim))
-    bias = self.param("bias", nn.initializers.constant(-1.0), (self.num_kernels,))
-    m = (f @ t).reshape(n, self.num_kernels, self.kernel_dim)
-    m = jnp.transpose(m, (1, 2, 0))  # [B, C, N]
-    # L1 distances [B, N, N] summed one kernel dimension at a time: on CPU this is
-    # much faster (forward + backward) than one broadcast [N, N, B, C] tensor.
-    l1 = sum(jnp.abs(m[:, c, :, None] - m[:, c, None, :]) for c in range(self.kernel_dim))
-    o = jnp.sum(jnp.exp(-l1), axis=2).T + bias  # [N, B]
-    return jnp.concatenate([f, o], axis=-1)
+    theta = self.param("theta", nn.initializers.normal(0.05),
+                       (a, self.num_kernels, self.kernel_dim))
+    unit = theta / jnp.sqrt(jnp.sum(jnp.square(theta), axis=0))  # [A, B, C]
+    not_self = 1.0 - jnp.eye(n, dtype=f.dtype)
+
+    def distances(w):  # [B, N, N] L1 distances of M = f·w, one kernel dim at a time.
+      m = jnp.einsum("na,abc->bcn", f, w)  # [B, C, N]
+      # Summed over C in a loop: on CPU much faster (forward + backward) than one
+      # broadcast [N, N, B, C] tensor.
+      return sum(jnp.abs(m[:, c, :, None] - m[:, c, None, :])
+                 for c in range(self.kernel_dim))
+
+    def init_scale(key, shape):
+      del key
+      d = distances(unit) + 1e6 * jnp.eye(n, dtype=f.dtype)
+      mean_min = 0.5 * jnp.mean(jnp.min(d, axis=2), axis=1)  # [B]
+      return jnp.broadcast_to(-jnp.log(mean_min)[:, None], shape)
+
+    scale = self.param("log_weight_scale", init_scale,
+                       (self.num_kernels, self.kernel_dim))
+    d = distances(unit * jnp.exp(scale))
+    o = jnp.sum(jnp.exp(-d) * not_self[None], axis=2).T  # [N, B]
+    bias = self.param("bias", lambda key, shape: -jnp.mean(o, axis=0),
+                      (self.num_kernels,))
+    return jnp.concatenate([f, o + bias], axis=-1)
 
 
 def sow_features(module: nn.Module, features: jax.Array) -> None:

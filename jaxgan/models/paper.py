@@ -6,6 +6,7 @@ import math
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 
 from jaxgan.models.layers import Maxout, discriminator_head, sow_features, uniform_init
 
@@ -14,7 +15,8 @@ class PaperGenerator(nn.Module):
   """Goodfellow et al. 2014's MNIST generator (goodfeli/adversarial mnist.yaml).
 
   ReLU 1200 → ReLU 1200 → Sigmoid 784, weights uniform in ±0.05 (pylearn2 irange),
-  zero biases. Output in [0, 1].
+  zero hidden biases; the output bias is set from the training data's pixel marginals
+  (`paper_output_bias`, run by GAN.init). Output in [0, 1].
   """
 
   image_shape: tuple[int, int, int]
@@ -58,3 +60,22 @@ class PaperDiscriminator(nn.Module):
     return discriminator_head(
         x, self.minibatch_kernels, self.minibatch_kernel_dim,
         lambda n: nn.Dense(n, kernel_init=uniform_init(self.irange)))
+
+
+def paper_output_bias(params, images: jax.Array):
+  """G's output bias from the data: logit of each pixel's mean over the training images,
+  clipped to [1e-7, 1 - 1e-7], as pylearn2's init_sigmoid_bias_from_marginals does for
+  the paper's `init_bias` (so sigmoid(bias) is the data's mean image).
+
+  params: PaperGenerator's (or a ConditionalGenerator's wrapping it); images [N, H, W,
+  C] uint8 (or floats in [0, 1]). Returns the params with Dense_2's bias replaced.
+  """
+  unit = images.astype(jnp.float32)
+  if images.dtype == jnp.uint8:
+    unit = unit / 255.0
+  mean = jnp.clip(jnp.mean(unit, axis=0).reshape(-1), 1e-7, 1.0 - 1e-7)
+  bias = jnp.log(mean / (1.0 - mean))
+  inner = "inner" in params and "Dense_2" not in params
+  layers = dict(params["inner"] if inner else params)
+  layers["Dense_2"] = {**layers["Dense_2"], "bias": bias}
+  return {**params, "inner": layers} if inner else layers

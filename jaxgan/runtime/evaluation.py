@@ -34,7 +34,8 @@ def make_evaluator(config: Config, train: data.Dataset | None = None,
   split, and the Parzen validation images from `train` (loaded if not given)."""
   extractor = extractor or find_classifier(config.data_name, config.classifier_dir)
   if train is None:
-    train = data.load_dataset(config.dataset, config.data_dir, "train")
+    train = data.hold_out(data.load_dataset(config.dataset, config.data_dir, "train"),
+                          config.num_valid)
   test = data.load_dataset(config.dataset, config.data_dir, "test")
   return Evaluator.for_dataset(extractor, train, test, config.eval_num_samples,
                                config.eval_parzen)

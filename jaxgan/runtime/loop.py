@@ -78,8 +78,9 @@ def _any_process(flag: bool) -> bool:
 def _run(config: Config, workdir: str, restart: bool, guard: guard_lib.RunGuard) -> Any:
   # 1-2. Validate and load: nothing is written before these succeed.
   config.validate()
-  train_ds = data.load_dataset(config.dataset, config.data_dir, "train")
-  data.check_batch_fits(train_ds, config.batch_size)
+  train_ds = data.training_split(data.load_dataset(config.dataset, config.data_dir,
+                                                  "train"),
+                                 config.num_valid, config.batch_size, config.pack)
   num_steps = config.steps_for(train_ds.num_examples)
   writer = jax.process_index() == 0
   if config.data_dir and config.dataset not in (train_ds.name, Config().dataset):
@@ -98,7 +99,7 @@ def _run(config: Config, workdir: str, restart: bool, guard: guard_lib.RunGuard)
   # compiler's ~230 MB peak then sits on the smallest heap (peak RSS of the run).
   trainee = make_trainee(config, train_ds)
   trainee.compile(train_ds.images, train_ds.labels)
-  state = trainee.initial_state()
+  state = trainee.initial_state(train_ds.images)
 
   # 5. Workdir and resume. orbax is imported only now, after the compilation (its ~26 MB
   # would otherwise sit under the compiler's peak).

@@ -3,8 +3,9 @@
 The loop (jaxgan.runtime.loop) never asks which of the two it holds. A trainee gives it:
   * `members`: one `config.Member` per configuration (a single run: one, no tags);
     `tags(i)` for member i's metrics records and `subdir(i)` for its sample/eval files;
-  * `compile(...)`, then `initial_state()`: the train step compiled from shapes first
-    (peak RSS), then the state from the seed;
+  * `compile(...)`, then `initial_state(images)`: the train step compiled from shapes
+    first (peak RSS), then the state from the seed (and the images, for a GAN whose
+    init depends on data);
   * `step_fns.advance(...)`: the compiled step (the state donated), one or n steps;
   * `health(step, state, metrics)`: the finite check. A single run raises Diverged (exit
     3) on any NaN/Inf. A population's step already kept each diverged member at its last
@@ -70,7 +71,10 @@ class SingleRun:
     self.steps = make_steps(config, self.gan, train.num_examples)
     self.step_fns = StepFunctions(self.steps.train_step, config.steps_per_call)
     self._seed_key = rng.seed_key(config.seed)
-    self._init = jax.jit(self.gan.init).lower(self._seed_key)
+    # A data-dependent init (minibatch discrimination, the paper's output bias) reads the
+    # training images; the others compile without them.
+    self._init = (jax.jit(self.gan.init).lower(self._seed_key, shape_of(train.images))
+                  if self.gan.needs_data else jax.jit(self.gan.init).lower(self._seed_key))
     self._sample = jax.jit(self.steps.sample)
     self._evaluate = evaluation.make_training_eval(config, self.gan, self.steps.sample,
                                                    train)
@@ -86,8 +90,15 @@ class SingleRun:
     self.step_fns.compile(self._init.out_info, shape_of(images),
                           shape_of(labels) if self.gan.num_classes else None)
 
-  def initial_state(self) -> Any:
-    return compile_lowered_once(self._init)(self._seed_key)
+  def initial_state(self, images: np.ndarray | None = None) -> Any:
+    """The state at step 0; `images` (the training split) for a GAN whose init depends
+    on data (GAN.needs_data)."""
+    init = compile_lowered_once(self._init)
+    if self.gan.needs_data:
+      if images is None:
+        raise ValueError("this GAN's initial state depends on the training images")
+      return init(self._seed_key, images)
+    return init(self._seed_key)
 
   def place_data(self, images: np.ndarray, labels: np.ndarray | None):
     # Labels go to the device only for a conditional GAN.
@@ -145,8 +156,10 @@ class PopulationRun:
         population.population_step(self.guarded), config.steps_per_call,
         in_shardings=(sh["members"], sh["replicated"], sh["replicated"]),
         out_shardings=(sh["members"], sh["replicated"]))
-    self._init = jax.jit(population.init_fn(self.gan, self.members),
-                         out_shardings=sh["members"]).lower()
+    init = jax.jit(population.init_fn(self.gan, self.members),
+                   out_shardings=sh["members"])
+    self._init = (init.lower(shape_of(train.images)) if self.gan.needs_data
+                  else init.lower())
     self._sample = jax.jit(jax.vmap(self.steps.sample, in_axes=(0, 0, None)),
                            out_shardings=sh["replicated"])
     self._eval = None
@@ -167,8 +180,13 @@ class PopulationRun:
     self.step_fns.compile(self._init.out_info, shape_of(images),
                           shape_of(labels) if self.gan.num_classes else None)
 
-  def initial_state(self) -> Any:
-    return compile_lowered_once(self._init)()
+  def initial_state(self, images: np.ndarray | None = None) -> Any:
+    init = compile_lowered_once(self._init)
+    if self.gan.needs_data:
+      if images is None:
+        raise ValueError("this GAN's initial state depends on the training images")
+      return init(images)
+    return init()
 
   def place_data(self, images: np.ndarray, labels: np.ndarray | None):
     placed = population.place_dataset(images, self.mesh)

@@ -101,19 +101,21 @@ def member_seeds(members: Sequence[Member]) -> np.ndarray:
   return np.array([m.config.seed for m in members], np.uint32)
 
 
-def init_fn(gan: GAN, members: Sequence[Member]) -> Callable[[], PopulationState]:
-  """A function of no arguments returning the stacked initial state: leaf [P, ...] ==
-  member i's single-run init at [i] (gan may come from any member's config: the swept
-  values are written per member). Compile it once (jaxgan.runtime.compile)."""
+def init_fn(gan: GAN, members: Sequence[Member]
+            ) -> Callable[..., PopulationState]:
+  """`init(images=None)` returning the stacked initial state: leaf [P, ...] == member
+  i's single-run init at [i] (gan may come from any member's config: the swept values
+  are written per member). `images`: the training split, for a GAN whose init depends
+  on data (GAN.needs_data). Compile it once (jaxgan.runtime.compile)."""
   seeds = member_seeds(members)
   names = list(members[0].hparams) if members else []
   values = {n: np.array([m.hparams[n] for m in members], np.float32)
             for n in names if SETTERS[n] is not None}
   num = len(members)
 
-  def init() -> PopulationState:
+  def init(images: jax.Array | None = None) -> PopulationState:
     keys = jax.vmap(rng.seed_key)(jnp.asarray(seeds))
-    state = jax.vmap(gan.init)(keys)
+    state = jax.vmap(gan.init, in_axes=(0, None))(keys, images)
     for name, vals in values.items():
       state = SETTERS[name](state, jnp.asarray(vals))
     health = Health(diverged_at=jnp.full((num,), HEALTHY, jnp.int32),
