@@ -8,7 +8,7 @@ runs=${1:-runs/remedies}
 shift || true
 for ds in ring grid; do
   for variant in vanilla feature_matching minibatch_disc pack2 pack3 pack4 unrolled5; do
-    nice -n 10 python -m jaxgan.main --flagfile=experiments/${ds}_${variant}.flags \
+    nice -n 19 python -m jaxgan.main --flagfile=experiments/${ds}_${variant}.flags \
         --workdir="$runs/${ds}_${variant}" "$@" 2>&1 | grep -E "^jaxgan|Sweep of" || true
   done
 done
