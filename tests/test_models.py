@@ -144,6 +144,39 @@ def test_dcgan_output_shapes(shape, base, stages):
   assert "batch_stats" in d_vars and "batch_stats" in g_vars
 
 
+def reference_tflib_layernorm(x_nhwc, offset, scale):
+  """Gulrajani et al.'s tflib/ops/layernorm.py on NCHW data, norm_axes [1, 2, 3]:
+  tf.nn.moments over (C, H, W) per example, per-channel offset and scale, eps 1e-5."""
+  x = np.transpose(np.asarray(x_nhwc, np.float64), (0, 3, 1, 2))
+  mean = x.mean(axis=(1, 2, 3), keepdims=True)
+  var = x.var(axis=(1, 2, 3), keepdims=True)
+  y = (x - mean) / np.sqrt(var + 1e-5) * scale.reshape(-1, 1, 1) + offset.reshape(-1, 1, 1)
+  return np.transpose(y, (0, 2, 3, 1))
+
+
+def test_wgan_gp_layer_norm_normalises_each_example_over_h_w_c():
+  d = dcgan.DCGANDiscriminator(width=4, d_norm="layer")
+  x = jax.random.normal(jax.random.PRNGKey(0), (3, 28, 28, 1)) * 2 + 1
+  variables = d.init(jax.random.PRNGKey(1), x)
+  norm = variables["params"]["LayerNorm_0"]
+  assert norm["scale"].shape == (8,) and norm["bias"].shape == (8,)
+  rng = np.random.default_rng(0)
+  offset = rng.normal(size=8).astype(np.float32)
+  scale = rng.normal(size=8).astype(np.float32)
+  variables = jax.tree_util.tree_map(lambda a: a, variables)
+  variables["params"]["LayerNorm_0"] = {"scale": jnp.asarray(scale), "bias": jnp.asarray(offset)}
+  _, inter = d.apply(variables, x, capture_intermediates=True,
+                     mutable=["intermediates"])
+  conv = np.asarray(inter["intermediates"]["Conv_1"]["__call__"][0])
+  got = np.asarray(inter["intermediates"]["LayerNorm_0"]["__call__"][0])
+  np.testing.assert_allclose(got, reference_tflib_layernorm(conv, offset, scale),
+                             rtol=1e-4, atol=1e-4)
+  # One example's output does not depend on the others in its batch.
+  _, alone = d.apply(variables, x[:1], capture_intermediates=True, mutable=["intermediates"])
+  np.testing.assert_allclose(np.asarray(alone["intermediates"]["LayerNorm_0"]["__call__"][0]),
+                             got[:1], rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("shape, reason", [
     ((28, 30, 1), "DCGAN needs square images, got 28x30"),
     ((7, 7, 1), "DCGAN needs an even image side above 7, got 7"),

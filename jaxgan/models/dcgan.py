@@ -86,7 +86,9 @@ class DCGANDiscriminator(nn.Module):
       if i > 0 and self.d_norm == "batch":
         x = _batch_norm(train)(x)
       elif i > 0 and self.d_norm == "layer":
-        x = nn.LayerNorm()(x)
+        # Gulrajani et al.'s tflib Layernorm: each example's mean and variance over
+        # (H, W, C), eps 1e-5, then a per-channel scale and offset.
+        x = nn.LayerNorm(epsilon=1e-5, reduction_axes=(1, 2, 3), feature_axes=-1)(x)
       x = nn.leaky_relu(x, 0.2)
       ch *= 2
     x = x.reshape((x.shape[0], -1))
