@@ -167,7 +167,7 @@ def _run(config: Config, workdir: str, restart: bool, guard: guard_lib.RunGuard)
       writers.save_toy_scatter(
           path, toy_problem, points,
           f"{toy_problem.name}{' member %d' % m.index if trainee.is_population else ''} "
-          f"step {step}: {s['modes_covered']:.0f}/{toy_problem.num_modes} modes, "
+          f"step {step}\n{s['modes_covered']:.0f}/{toy_problem.num_modes} modes, "
           f"{s['high_quality_pct']:.1f}% high-quality")
     if scalars:
       write(step, scalars)
