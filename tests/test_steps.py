@@ -383,3 +383,17 @@ def test_steps_per_call_is_bit_identical_to_single_steps():
   toolkit.assert_trees_equal(single, multi)
   toolkit.assert_trees_equal(single_metrics, multi_metrics)
 
+
+
+@pytest.mark.parametrize("periods, total, steps_per_call, want", [
+    ((500, 500, 500, 0), 2000, 100, True),   # 500-step gaps: the scan runs.
+    ((1, 2, 2, 0), 2, 100, False),           # A 2-step run never fills a scan.
+    ((500, 500, 500, 0), 50, 100, False),    # Shorter than one scan.
+    ((0, 0, 0, 0), 100, 100, True),          # No events: one gap, the whole run.
+    ((50, 400, 1000, 0), 5000, 100, False),  # Logs every 50 steps: singles only.
+    ((100, 0, 0, 0), 1000, 1, False),        # steps_per_call 1 has no scan.
+])
+def test_the_loop_compiles_the_scan_only_when_a_run_uses_it(periods, total,
+                                                             steps_per_call, want):
+  fns = StepFunctions(lambda s, x, y: (s, {}), steps_per_call)
+  assert fns.uses_multi(periods, total) is want

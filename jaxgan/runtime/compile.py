@@ -110,14 +110,24 @@ class StepFunctions:
     self._compiled: dict[str, Any] = {}
     self._called: set[str] = set()
 
-  def compile(self, state: Any, images: Any, labels: Any = None) -> None:
-    """Compiles the length the loop runs most (multi if any, else single) now, from
-    shapes (jax.ShapeDtypeStruct trees, or arrays): the loop compiles before it
-    allocates the rest of its memory, so the compiler's peak is not stacked on top of
-    it. With steps_per_call > 1 the single step compiles when first needed."""
-    name, fn = ("multi", self.multi) if self.multi is not None else ("single", self.single)
+  def compile(self, state: Any, images: Any, labels: Any = None,
+              multi: bool = True) -> None:
+    """Compiles the length the loop runs most now, from shapes (jax.ShapeDtypeStruct
+    trees, or arrays): the loop compiles before it allocates the rest of its memory, so
+    the compiler's peak is not stacked on top of it. That length is multi when there is
+    one and `multi` (False: the run never has steps_per_call steps between two events,
+    see `uses_multi`), else single; the other compiles when first needed."""
+    name, fn = (("multi", self.multi) if self.multi is not None and multi
+                else ("single", self.single))
     self._compiled[name] = fn.lower(state, images, labels).compile()
     release_freed_memory()
+
+  def uses_multi(self, periods: tuple[int, ...], total: int) -> bool:
+    """Whether a run of `total` steps from step 0 whose events fire every `periods`
+    (0 = never) ever has steps_per_call steps between two events: the first gap is the
+    shortest period (or the run), and no gap is longer."""
+    gap = min([total] + [p for p in periods if p > 0])
+    return self.multi is not None and gap >= self.steps_per_call
 
   def executable(self, name: str = "single") -> Any:
     """The program compile() made ("single", or "multi" with steps_per_call > 1)."""

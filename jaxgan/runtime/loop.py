@@ -17,7 +17,8 @@ Order of decisions (each can fail with a JaxganError *before* the workdir is tou
      at its last finite state, exit 3 when all have) → log · sample grids · evaluation ·
      checkpoint, each on its own schedule and on the last step; on SIGTERM/SIGINT,
      checkpoint after the current step and raise Preempted (exit 75);
-  7. a population's results: sweep_results.csv, a printed ranking, sweep_plot.png.
+  7. a population's results: sweep_results.csv, sweep_summary.csv (mean ± std over
+     seeds), a printed ranking and error bars, sweep_plot.png.
 
 Several processes (jax.distributed) run this same function: every process takes part in
 every step, checkpoint and evaluation; only process 0 takes the lock and writes logs,
@@ -98,7 +99,12 @@ def _run(config: Config, workdir: str, restart: bool, guard: guard_lib.RunGuard)
   # 4. Trainee, compiled step, initial state. The step compiles first, from shapes: the
   # compiler's ~230 MB peak then sits on the smallest heap (peak RSS of the run).
   trainee = make_trainee(config, train_ds)
-  trainee.compile(train_ds.images, train_ds.labels)
+  schedule = (config.log_every, config.sample_every, config.checkpoint_every,
+              config.eval_every)
+  # A short run, or one whose events are closer than steps_per_call, never dispatches
+  # the scan: it compiles the single step instead.
+  trainee.compile(train_ds.images, train_ds.labels,
+                  trainee.step_fns.uses_multi(schedule, num_steps))
   state = trainee.initial_state(train_ds.images)
 
   # 5. Workdir and resume. orbax is imported only now, after the compilation (its ~26 MB
@@ -176,8 +182,6 @@ def _run(config: Config, workdir: str, restart: bool, guard: guard_lib.RunGuard)
                    toy_problem.num_modes,
                    [round(s["high_quality_pct"], 1) for s in scalars.values()])
 
-  schedule = (config.log_every, config.sample_every, config.checkpoint_every,
-              config.eval_every)
   healthy = {m.index for m in trainee.members
              if trainee.diverged_at(state, None)[m.index] < 0}
 
@@ -245,8 +249,8 @@ def _run(config: Config, workdir: str, restart: bool, guard: guard_lib.RunGuard)
 
 def _write_results(trainee: Any, workdir: str, config: Config,
                    diverged_at: np.ndarray) -> None:
-  """Ranks the members by their logged metrics (jaxgan.sweep.results), writes the CSV
-  and the plot, prints the ranking."""
+  """Ranks the members by their logged metrics (jaxgan.sweep.results), writes the CSV,
+  the mean ± std summary and the plot, prints the ranking and the error bars."""
   names = list(trainee.members[0].hparams)
   final = results_lib.read_final_metrics(os.path.join(workdir, "metrics.jsonl"),
                                          len(trainee.members), exclude=names)
@@ -258,11 +262,17 @@ def _write_results(trainee: Any, workdir: str, config: Config,
   rows = results_lib.rank_members(trainee.members, final, metric,
                                   diverged_at)
   path = results_lib.write_results(workdir, rows)
-  if names and metric is not None:
-    plots.save_metric_plot(os.path.join(workdir, results_lib.PLOT_PNG), rows, names,
-                           metric)
+  summary = results_lib.summarise(rows, names)
+  results_lib.write_summary(workdir, summary)
+  drawn = results_lib.headline_metrics(list(final), metric)
+  if names and drawn:
+    plots.save_sweep_plot(
+        os.path.join(workdir, results_lib.PLOT_PNG), rows, names, drawn,
+        f"{os.path.basename(os.path.normpath(workdir))}: {len(rows)} members, "
+        "final values")
   how = (f"ranked by {metric} ({'higher' if results_lib.higher_is_better(metric) else 'lower'}"
          " is better)" if metric else "not ranked: no quality metric was logged (add "
          "--eval_every=N for FID, or name one with --sweep_metric)")
   print(f"Sweep of {len(trainee.members)} members, {how}; table: {path}")
   print(results_lib.format_summary(rows, names, metric))
+  print(results_lib.format_mean_std(summary, names, metric))

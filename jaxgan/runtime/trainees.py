@@ -86,9 +86,10 @@ class SingleRun:
   def subdir(self, index: int) -> str:
     return ""
 
-  def compile(self, images: np.ndarray, labels: np.ndarray | None) -> None:
+  def compile(self, images: np.ndarray, labels: np.ndarray | None,
+              multi: bool = True) -> None:
     self.step_fns.compile(self._init.out_info, shape_of(images),
-                          shape_of(labels) if self.gan.num_classes else None)
+                          shape_of(labels) if self.gan.num_classes else None, multi)
 
   def initial_state(self, images: np.ndarray | None = None) -> Any:
     """The state at step 0; `images` (the training split) for a GAN whose init depends
@@ -176,9 +177,10 @@ class PopulationRun:
   def subdir(self, index: int) -> str:
     return f"member_{index}"
 
-  def compile(self, images: np.ndarray, labels: np.ndarray | None) -> None:
+  def compile(self, images: np.ndarray, labels: np.ndarray | None,
+              multi: bool = True) -> None:
     self.step_fns.compile(self._init.out_info, shape_of(images),
-                          shape_of(labels) if self.gan.num_classes else None)
+                          shape_of(labels) if self.gan.num_classes else None, multi)
 
   def initial_state(self, images: np.ndarray | None = None) -> Any:
     init = compile_lowered_once(self._init)
