@@ -10,10 +10,14 @@ What is compared with what (defaults, as in the issue and the papers):
   * Inception Score: the generated images' class probabilities, 10 splits.
   * modes: the histogram of their argmax classes, classes covered, KL(q ‖ p) to the
     test split's label frequencies.
+  * improved precision and recall (Kynkäänniemi et al. 2019), density and coverage
+    (Naeem et al. 2020): k = 5 nearest neighbours among the same features as FID,
+    against all test images (jaxgan.eval.prdc, the prdc authors' definitions).
   * Parzen (optional: a few seconds to minutes): the generated images as centres,
     σ chosen on 1,000 training images starting at 5/6 of the split (MNIST's
     train[50000:51000], the paper's validation images), the test images scored.
-The real test features are computed once, when the Evaluator is made; an evaluation
+The real test features (and their k-NN radii) are computed once, when the Evaluator
+is made; an evaluation
 then costs one pass of the feature network over the samples plus the metrics.
 """
 
@@ -30,16 +34,20 @@ import numpy as np
 from jaxgan import fileio, rng
 from jaxgan.data import Dataset
 from jaxgan.eval import features as features_lib
-from jaxgan.eval import metrics, parzen
+from jaxgan.errors import EvalError
+from jaxgan.eval import metrics, parzen, prdc
 
 KID_SUBSETS = 100
 KID_SUBSET_SIZE = 1000
 IS_SPLITS = 10
+PRDC_K = prdc.NEAREST_K
+# The fewest samples every metric is defined for: IS needs one per split, PRDC k + 1.
+MIN_SAMPLES = max(IS_SPLITS, PRDC_K + 1)
 
 # The keys of an evaluation result that are numbers (logged to metrics.jsonl).
 SCALAR_KEYS = ("fid", "kid", "kid_std", "inception_score", "inception_score_std",
                "parzen_ll", "parzen_se", "parzen_sigma", "modes_covered", "mode_kl",
-               "num_samples", "num_real", "classifier_accuracy")
+               "precision", "recall", "density", "coverage", "num_samples", "num_real", "classifier_accuracy")
 
 
 def parzen_validation(images: np.ndarray, num_valid: int = parzen.PAPER_NUM_VALID,
@@ -100,21 +108,24 @@ class Evaluator:
   num_samples: int
   real_features: jax.Array          # [N_test, F]
   real_moments: metrics.Moments
+  real_radii: jax.Array             # [N_test] k-NN radii of the test features (PRDC)
   label_distribution: jax.Array     # [C] test label frequencies
   parzen_valid: np.ndarray | None   # [V, H, W, C] uint8, None = no Parzen estimate
   parzen_test: np.ndarray | None    # [N_test, H, W, C] uint8
 
   @classmethod
-  def for_dataset(cls, extractor: features_lib.FeatureExtractor, train: Dataset,
+  def for_dataset(cls, extractor: features_lib.FeatureExtractor, train: Dataset | None,
                   test: Dataset, num_samples: int = 10_000,
                   with_parzen: bool = True) -> "Evaluator":
-    """Checks the extractor fits the data (EvalError if not); computes test features."""
+    """Checks the extractor fits the data (EvalError if not); computes test features.
+    train: the Parzen validation images' source (None without Parzen)."""
     features_lib.check_compatible(extractor, test.name, test.image_shape)
     real_features, _ = features_lib.extract(extractor, test.images)
     counts = np.bincount(test.labels, minlength=extractor.num_classes)
     return cls(extractor=extractor, dataset=test.name, num_samples=num_samples,
                real_features=real_features,
                real_moments=jax.jit(metrics.feature_moments)(real_features),
+               real_radii=prdc.nearest_neighbour_radii(real_features, PRDC_K),
                label_distribution=jnp.asarray(counts / counts.sum(), jnp.float32),
                parzen_valid=parzen_images(train) if with_parzen else None,
                parzen_test=test.images if with_parzen else None)
@@ -123,10 +134,16 @@ class Evaluator:
                       ) -> dict[str, Any]:
     """All metrics of `images` [n, H, W, C] (uint8, or float in [0, 1]) as samples.
 
-    Returns the issue's keys (fid, kid, kid_std, inception_score,
-    inception_score_std, parzen_ll, parzen_se, parzen_sigma, modes_covered, mode_kl),
-    sample counts, the classifier's accuracy, the mode histogram and timings (s).
+    Returns fid, kid, kid_std, inception_score, inception_score_std, parzen_ll,
+    parzen_se, parzen_sigma, modes_covered, mode_kl, precision, recall, density,
+    coverage (k = prdc_k), sample counts, the classifier's accuracy, the mode histogram
+    and timings (s). EvalError for fewer than MIN_SAMPLES images.
     """
+    if images.shape[0] < MIN_SAMPLES:
+      raise EvalError(f"{images.shape[0]} samples are too few to evaluate: expected at "
+                      f"least {MIN_SAMPLES} (Inception Score's {IS_SPLITS} splits, "
+                      f"precision/recall's k = {PRDC_K} neighbours); FID and KID want "
+                      "thousands (10,000 by default).")
     t0 = time.perf_counter()
     fake_features, fake_probs = features_lib.extract(self.extractor, images)
     out = _sample_metrics(rng.seed_stream(seed, rng.KID_SUBSETS),
@@ -144,6 +161,10 @@ class Evaluator:
     }
     results["modes_covered"] = int(results["modes_covered"])
     results["seconds_features_metrics"] = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    results.update(prdc.prdc(self.real_features, fake_features, PRDC_K,
+                             real_radii=self.real_radii)._asdict(), prdc_k=PRDC_K,
+                   seconds_prdc=time.perf_counter() - t1)
     if self.parzen_valid is not None:
       t1 = time.perf_counter()
       centres = _unit(images)

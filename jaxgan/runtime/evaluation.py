@@ -31,9 +31,10 @@ def make_evaluator(config: Config, train: data.Dataset | None = None,
                    extractor=None) -> Evaluator:
   """An Evaluator for config's dataset: the cached classifier (EvalError with the
   command to make one if there is none, or if it belongs to another dataset), the test
-  split, and the Parzen validation images from `train` (loaded if not given)."""
+  split, and the Parzen validation images from `train` (loaded if not given and
+  config.eval_parzen)."""
   extractor = extractor or find_classifier(config.data_name, config.classifier_dir)
-  if train is None:
+  if train is None and config.eval_parzen:
     train = data.hold_out(data.load_dataset(config.dataset, config.data_dir, "train"),
                           config.num_valid)
   test = data.load_dataset(config.dataset, config.data_dir, "test")
