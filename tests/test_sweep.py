@@ -10,6 +10,7 @@ the toy population trains `toy_mlp` on the 25-Gaussian grid.
 from __future__ import annotations
 
 import contextlib
+import csv
 import dataclasses
 import io
 import json
@@ -392,6 +393,23 @@ def test_results_are_ranked_by_fid_by_default(evaluated):
   last = {r["member"]: r["eval/fid"] for r in toolkit.read_metrics(workdir)
           if "eval/fid" in r}
   assert {int(r["member"]): float(r["eval/fid"]) for r in rows} == pytest.approx(last)
+
+
+def test_an_evaluated_seed_sweep_reports_mean_and_std_over_its_members(evaluated):
+  _, workdir, _, printed = evaluated
+  last = {r["member"]: r for r in toolkit.read_metrics(workdir) if "eval/fid" in r}
+  fids = [last[m]["eval/fid"] for m in (0, 1)]
+  mean, std = np.mean(fids), np.std(fids, ddof=1)
+  with open(os.path.join(workdir, results.SUMMARY_CSV)) as f:
+    summary = {r["metric"]: r for r in csv.DictReader(f)}
+  assert float(summary["eval/fid"]["mean"]) == pytest.approx(mean)
+  assert float(summary["eval/fid"]["std"]) == pytest.approx(std)
+  assert summary["eval/precision"]["n"] == "2"
+  assert "mean ± std (ddof 1) over seeds" in printed
+  [line] = [l for l in printed.splitlines() if l.strip().startswith("eval/fid ")]
+  assert f"{mean:.4g} ± {std:.3g}" in line and "(n=2)" in line
+  for name in ("eval/precision", "eval/recall", "eval/density", "eval/coverage"):
+    assert name in printed and name in summary
 
 
 @pytest.mark.parametrize("requested, available, expected", [

@@ -72,13 +72,34 @@ def drop_records_after(path: str, step: int) -> int:
   return len(lines) - len(kept)
 
 
+# Sample grids as torchvision's save_image draws them (make_grid: padding 2, pad value 0,
+# between and around the images), each image first enlarged by an integer factor
+# (nearest neighbour: pixels stay square and sharp) so its side is at least READABLE_SIDE
+# pixels: 28 px images x3 -> 84 px.
+GRID_PADDING = 2
+GRID_PAD_VALUE = 0
+READABLE_SIDE = 84
+
+
+def upscale_factor(height: int, width: int, side: int = READABLE_SIDE) -> int:
+  """The smallest integer factor that makes the larger side at least `side` pixels."""
+  return max(1, -(-side // max(height, width)))
+
+
 def image_grid(images_uint8: np.ndarray, rows: int | None = None,
-               pad: int = 2) -> np.ndarray:
-  """[N, H, W, C] uint8 -> one [rows*(H+pad)+pad, cols*(W+pad)+pad, C] uint8 grid."""
+               pad: int = GRID_PADDING, scale: int | None = None) -> np.ndarray:
+  """[N, H, W, C] uint8 -> one grid [rows*(sH+pad)+pad, cols*(sW+pad)+pad, C] uint8 of
+  `rows` rows (default: about square), each image enlarged `scale` times (default:
+  upscale_factor), separated and framed by `pad` pixels of GRID_PAD_VALUE."""
   n, h, w, c = images_uint8.shape
+  scale = scale or upscale_factor(h, w)
+  if scale > 1:
+    images_uint8 = np.repeat(np.repeat(images_uint8, scale, axis=1), scale, axis=2)
+    h, w = h * scale, w * scale
   rows = rows or int(math.ceil(math.sqrt(n)))
   cols = int(math.ceil(n / rows))
-  grid = np.zeros((rows * (h + pad) + pad, cols * (w + pad) + pad, c), np.uint8)
+  grid = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, c), GRID_PAD_VALUE,
+                 np.uint8)
   for i in range(n):
     r, col = divmod(i, cols)
     y, x = pad + r * (h + pad), pad + col * (w + pad)

@@ -1,16 +1,27 @@
-"""Sweep plots drawn with Pillow (no matplotlib dependency): a metric against each swept
-value, one scatter panel per swept hyperparameter."""
+"""Sweep plots (matplotlib): each metric against each swept value.
+
+One panel per (metric, swept hyperparameter): x = the member's value of the
+hyperparameter (log axis when positive values span 10x or more), y = its final metric.
+Members that share every other swept value but the seed are one series (one colour, in
+the legend); when the seed is swept and x is another hyperparameter, each x also gets
+the series' mean ± std over seeds (ddof 1, as sweep_summary.csv); on the seed's own
+panels the mean is a dashed line and ± std a band. Members that diverged are red crosses
+on the panel's top edge, non-finite values likewise.
+"""
 
 from __future__ import annotations
 
 import math
 from typing import Any, Sequence
 
-from PIL import Image, ImageDraw
+import numpy as np
 
 from jaxgan import fileio
 
-PANEL_W, PANEL_H, MARGIN = 320, 240, 48
+SEED = "seed"
+PANEL_W, PANEL_H = 4.2, 3.1  # Inches per panel (at DPI: 420 x 310 px).
+DPI = 100
+MAX_COLUMNS = 3
 
 
 def log_scale(values: Sequence[float]) -> bool:
@@ -19,46 +30,89 @@ def log_scale(values: Sequence[float]) -> bool:
   return min(vals) > 0 and max(vals) >= 10 * min(vals)
 
 
-def _scaler(lo: float, hi: float, a: float, b: float, log: bool):
-  if log:
-    lo, hi = math.log10(lo), math.log10(hi)
-  span = hi - lo or 1.0
-  return lambda v: a + ((math.log10(v) if log else v) - lo) / span * (b - a)
+def _label(names: Sequence[str], values: Sequence[Any]) -> str:
+  return ", ".join(f"{n}={v:g}" if isinstance(v, float) else f"{n}={v}"
+                   for n, v in zip(names, values))
 
 
-def save_metric_plot(path: str, rows: Sequence[dict[str, Any]], names: Sequence[str],
-                     metric: str) -> None:
-  """Writes a PNG with one panel per name: x = the member's value of `name`, y = its
-  `metric`; non-finite metrics are drawn as red crosses on the top edge."""
-  width = PANEL_W * len(names)
-  img = Image.new("RGB", (width, PANEL_H), "white")
-  draw = ImageDraw.Draw(img)
-  ys = [r[metric] for r in rows if math.isfinite(r.get(metric, math.nan))]
-  y_lo, y_hi = (min(ys), max(ys)) if ys else (0.0, 1.0)
-  if y_lo == y_hi:
-    y_lo, y_hi = y_lo - 0.5, y_hi + 0.5
-  for p, name in enumerate(names):
-    x0, x1 = p * PANEL_W + MARGIN, (p + 1) * PANEL_W - 12
-    top, bottom = 20, PANEL_H - MARGIN + 8
-    draw.rectangle([x0, top, x1, bottom], outline="black")
-    xs = [float(r[name]) for r in rows]
-    log = log_scale(xs)
-    lo, hi = min(xs), max(xs)
-    if lo == hi:
-      lo, hi = (lo / 2, hi * 2) if log else (lo - 1, hi + 1)
-    sx = _scaler(lo, hi, x0 + 14, x1 - 14, log)
-    sy = _scaler(y_lo, y_hi, bottom - 10, top + 10, False)
-    for r in rows:
-      x = sx(float(r[name]))
-      if math.isfinite(r.get(metric, math.nan)):
-        y = sy(r[metric])
-        draw.ellipse([x - 3, y - 3, x + 3, y + 3], fill="navy")
-      else:
-        draw.line([x - 4, top, x + 4, top + 8], fill="red")
-        draw.line([x - 4, top + 8, x + 4, top], fill="red")
-    draw.text((x0, 4), f"{metric} vs {name}{' (log x)' if log else ''}", fill="black")
-    draw.text((x0, bottom + 4), f"{lo:.3g}", fill="black")
-    draw.text((x1 - 40, bottom + 4), f"{hi:.3g}", fill="black")
-    draw.text((p * PANEL_W + 2, top), f"{y_hi:.3g}", fill="black")
-    draw.text((p * PANEL_W + 2, bottom - 10), f"{y_lo:.3g}", fill="black")
-  fileio.save_with(path, lambda tmp: img.save(tmp, format="PNG"))
+def _finite(row: dict, metric: str) -> bool:
+  value = row.get(metric, math.nan)
+  return row.get("status", "ok") == "ok" and isinstance(value, (int, float)) and \
+      math.isfinite(value)
+
+
+def _panel(ax, rows: Sequence[dict[str, Any]], names: Sequence[str], name: str,
+           metric: str, colours) -> None:
+  others = [n for n in names if n not in (name, SEED)]
+  series: dict[tuple, list[dict]] = {}
+  for r in rows:
+    series.setdefault(tuple(r[n] for n in others), []).append(r)
+  seeds = SEED in names and name != SEED
+  for i, (values, members) in enumerate(series.items()):
+    colour = colours[i % len(colours)]
+    label = _label(others, values) or "members"
+    good = sorted((r for r in members if _finite(r, metric)), key=lambda r: r[name])
+    xs = [float(r[name]) for r in good]
+    ys = [float(r[metric]) for r in good]
+    ax.scatter(xs, ys, s=22, color=colour, alpha=0.55 if seeds else 0.9,
+               label=label + (" (each seed)" if seeds else ""), zorder=3)
+    if seeds and good:  # Mean ± std over seeds at each x.
+      grouped: dict[float, list[float]] = {}
+      for x, y in zip(xs, ys):
+        grouped.setdefault(x, []).append(y)
+      gx = sorted(grouped)
+      mean = [float(np.mean(grouped[x])) for x in gx]
+      std = [float(np.std(grouped[x], ddof=1)) if len(grouped[x]) > 1 else 0.0
+             for x in gx]
+      ax.errorbar(gx, mean, yerr=std, color=colour, capsize=3, lw=1.2, marker="_",
+                  ms=10, label=f"{label}: mean ± std over seeds", zorder=4)
+    elif name == SEED and len(ys) > 1:
+      mean, std = float(np.mean(ys)), float(np.std(ys, ddof=1))
+      ax.axhline(mean, color=colour, ls="--", lw=1,
+                 label=f"{label}: mean ± std {mean:.4g} ± {std:.3g}")
+      ax.axhspan(mean - std, mean + std, color=colour, alpha=0.12, lw=0)
+    elif len(xs) > 1:
+      ax.plot(xs, ys, color=colour, lw=0.8, alpha=0.6)
+  bad = [float(r[name]) for r in rows if not _finite(r, metric)]
+  if bad:
+    ax.scatter(bad, [1.0] * len(bad), marker="x", color="red", s=40, clip_on=False,
+               transform=ax.get_xaxis_transform(), label="diverged / non-finite",
+               zorder=5)
+  xs_all = [float(r[name]) for r in rows]
+  if log_scale(xs_all):
+    ax.set_xscale("log")
+  if (name == SEED or all(v.is_integer() for v in xs_all)) and len(set(xs_all)) <= 12:
+    ax.set_xticks(sorted(set(xs_all)))  # Integer values (seeds): one tick each.
+  ax.set_xlabel(name + (" (log scale)" if log_scale(xs_all) else ""))
+  ax.set_ylabel(metric)
+  ax.set_title(f"{metric} vs {name}", fontsize=10)
+  ax.grid(True, alpha=0.3)
+  ax.legend(fontsize=7, loc="best")
+
+
+def save_sweep_plot(path: str, rows: Sequence[dict[str, Any]], names: Sequence[str],
+                    metrics: Sequence[str], title: str = "") -> None:
+  """Writes one PNG with a panel per (metric, swept name) (module docstring).
+
+  rows: results.rank_members' rows; names: the swept hyperparameters; metrics: the
+  metrics to draw (e.g. results.headline_metrics), each a key of the rows.
+  """
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+
+  panels = [(m, n) for m in metrics for n in names]
+  cols = min(MAX_COLUMNS, len(panels))
+  nrows = int(math.ceil(len(panels) / cols))
+  fig, axes = plt.subplots(nrows, cols, figsize=(PANEL_W * cols, PANEL_H * nrows + 0.4),
+                           dpi=DPI, squeeze=False)
+  colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+  for ax, (metric, name) in zip(axes.flat, panels):
+    _panel(ax, rows, names, name, metric, colours)
+  for ax in list(axes.flat)[len(panels):]:
+    ax.set_visible(False)
+  if title:
+    fig.suptitle(title, fontsize=11)
+  fig.tight_layout()
+  fileio.save_with(path, lambda tmp: fig.savefig(tmp, format="png"))
+  plt.close(fig)
