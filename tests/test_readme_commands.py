@@ -6,6 +6,8 @@ README order, from the repository (so experiments/*.flags resolve), as subproces
 Only what keeps them offline, small and out of the repository is changed:
   * outputs go to a temporary folder: a `runs/...` path, and any other --workdir, --out
     or --profile_dir;
+  * a --samples file (`jaxgan.evaluate --samples=F`) is written in the temporary
+    folder: 32 PyTorch-GAN-style samples (float32 in [-1, 1], [N, 1, 28, 28]);
   * data: every --data_dir is replaced by a tiny Fashion-MNIST-shaped IDX folder named
     'fashion-mnist' (28x28, 10 labels), and a training command that would read tfds
     data gets it added (not one on a toy dataset);
@@ -86,6 +88,8 @@ def rewrite(command: str, tmp: str, data_dir: str, classifier_dir: str) -> list[
         value = os.path.join(tmp, "outputs", value)
       if name == "data_dir":
         value = data_dir
+      if name == "samples":
+        value = write_samples(os.path.join(tmp, "samples", os.path.basename(value)))
       arg = f"--{name}={value}"
     args.append(arg)
   extra = list(WORKLOAD.get(program, []))
@@ -101,6 +105,13 @@ def rewrite(command: str, tmp: str, data_dir: str, classifier_dir: str) -> list[
   if program == "bench":
     extra.append(f"--profile_dir={os.path.join(tmp, 'profile')}")
   return [sys.executable, "-m", f"jaxgan.{program}", *args, *extra]
+
+
+def write_samples(path: str) -> str:
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  rng = np.random.default_rng(0)
+  np.save(path, rng.uniform(-1, 1, (32, 1, 28, 28)).astype(np.float32))
+  return path
 
 
 COMMANDS = readme_commands()
