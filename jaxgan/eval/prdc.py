@@ -74,7 +74,8 @@ def _blocks(x: Array, block_size: int) -> tuple[Array, Array]:
 def _kth_smallest(d: Array, k: int) -> Array:
   """The k-th smallest value of each row of d [B, n] -> [B] (k >= 1)."""
   # min over all k values of top_k rather than its column k-1: XLA's CPU backend turns a
-  # TopK whose values are only sliced into a full sort of the row (~60x slower here).
+  # TopK whose values are only sliced into a full sort of the row (a [1024, 10000] block,
+  # 2026-12-01, 2 shared cores: 59 ms this way, 2.07 s sliced, 2.37 s jnp.sort).
   return -jnp.min(jax.lax.top_k(-d, k)[0], axis=1)
 
 
