@@ -90,6 +90,9 @@ def test_a_folder_of_pngs_reads_as_the_same_array(tmp_path):
     (lambda p, d, c: [f"--samples={p}/x.npy", "--dataset=no_such_data",
                       f"--classifier_dir={c}"],
      "no classifier at"),
+    (lambda p, d, c: [f"--samples={p}/x.npy", "--samples_range=-1,1",
+                      "--eval_num_samples=9", f"--data_dir={d}", f"--classifier_dir={c}"],
+     "9 samples are too few; expected at least 10"),
 ])
 def test_bad_input_exits_2_with_one_message(make_args, message, tmp_path):
   data_dir, _, cache = toolkit.cached_tiny_classifier(tmp_path)
