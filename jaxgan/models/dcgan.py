@@ -8,6 +8,14 @@ Sizes: the image side is halved while it is even and above 7, which gives the ba
 and the number of stride-2 stages: 32 -> 16 -> 8 -> 4 (base 4, 3 stages) and
 28 -> 14 -> 7 (base 7, 2 stages). G mirrors D: z -> Dense(base² · width·2^(stages-1))
 -> stages of ConvTranspose(4x4, stride 2) halving the channels -> C channels.
+
+The stride-2 layers compute flax's nn.ConvTranspose / nn.Conv(4x4, stride 2, SAME) with
+their parameters (names, shapes, kernel layout: checkpoints are unchanged), written as
+stride-1 2x2 convolutions on 4x the channels (sub-pixel / space-to-depth) and computed
+as im2col matmuls (`impl="dot"`, the default): XLA:CPU runs the transposed convolutions
+and the input gradients of strided convolutions as slow lhs-dilated convolutions, and
+the matmuls as YNNPACK dots (measured: docs/performance.md, "DCGAN on CPU"). Equal to the
+flax layers within 1e-5 on outputs and gradients (tests/test_dcgan_impl.py).
 """
 
 from __future__ import annotations
@@ -20,6 +28,68 @@ from jaxgan.models.layers import discriminator_head, sow_features
 
 _INIT = nn.initializers.normal(0.02)
 D_NORMS = ("batch", "layer", "none")
+# How the stride-2 4x4 layers are computed (the same function and parameters):
+# "dot" im2col matmuls, "conv" stride-1 lax convolutions, "xla" flax's nn.ConvTranspose / nn.Conv.
+IMPLS = ("dot", "conv", "xla")
+
+
+def _pad1(x: jax.Array) -> jax.Array:
+  return jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+
+
+def _conv2x2(x: jax.Array, kernel: jax.Array, impl: str) -> jax.Array:
+  """VALID stride-1 2x2 convolution, NHWC x [B, H, W, I], kernel [2, 2, I, O]."""
+  if impl == "dot":
+    b, h, w, _ = x.shape
+    cols = jnp.concatenate([x[:, dy:h - 1 + dy, dx:w - 1 + dx]
+                            for dy in (0, 1) for dx in (0, 1)], axis=-1)
+    return cols @ kernel.reshape(-1, kernel.shape[-1])
+  return jax.lax.conv_general_dilated(x, kernel, (1, 1), "VALID",
+                                      dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+class SubpixelConvTranspose(nn.Module):
+  """nn.ConvTranspose(features, (4, 4), strides=(2, 2), padding="SAME") as a sub-pixel
+  convolution: a stride-1 2x2 convolution of the input padded by 1 to 4 x features
+  channels (one block per output phase), then depth-to-space."""
+
+  features: int
+  kernel_init: object = _INIT
+  impl: str = "dot"
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    b, n, m, ci = x.shape
+    co = self.features
+    kernel = self.param("kernel", self.kernel_init, (4, 4, ci, co))
+    bias = self.param("bias", nn.initializers.zeros, (co,))
+    k2 = kernel.reshape(2, 2, 2, 2, ci, co).transpose(0, 2, 4, 1, 3, 5)
+    out = _conv2x2(_pad1(x), k2.reshape(2, 2, ci, 4 * co), self.impl)
+    out = out.reshape(b, n + 1, m + 1, 2, 2, co)
+    y = jnp.stack([jnp.stack([out[:, a:a + n, c:c + m, a, c] for c in (0, 1)], axis=3)
+                   for a in (0, 1)], axis=2)
+    return y.reshape(b, 2 * n, 2 * m, co) + bias
+
+
+class SpaceToDepthConv(nn.Module):
+  """nn.Conv(features, (4, 4), strides=(2, 2), padding="SAME") on an even-sided input
+  as space-to-depth of the input padded by 1, then a stride-1 2x2 convolution."""
+
+  features: int
+  kernel_init: object = _INIT
+  impl: str = "dot"
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    b, h, w, ci = x.shape
+    co = self.features
+    kernel = self.param("kernel", self.kernel_init, (4, 4, ci, co))
+    bias = self.param("bias", nn.initializers.zeros, (co,))
+    hp, wp = h // 2 + 1, w // 2 + 1
+    s = _pad1(x).reshape(b, hp, 2, wp, 2, ci).transpose(0, 1, 3, 2, 4, 5)
+    k2 = kernel.reshape(2, 2, 2, 2, ci, co).transpose(0, 2, 1, 3, 4, 5)
+    return _conv2x2(s.reshape(b, hp, wp, 4 * ci), k2.reshape(2, 2, 4 * ci, co),
+                    self.impl) + bias
 
 
 def stages(side: int) -> tuple[int, int]:
@@ -51,6 +121,7 @@ class DCGANGenerator(nn.Module):
 
   image_shape: tuple[int, int, int]
   width: int = 64
+  impl: str = "dot"
 
   @nn.compact
   def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
@@ -61,11 +132,16 @@ class DCGANGenerator(nn.Module):
     x = nn.relu(_batch_norm(train)(x)).reshape((z.shape[0], base, base, ch))
     for _ in range(n - 1):
       ch //= 2
-      x = nn.ConvTranspose(ch, (4, 4), strides=(2, 2), padding="SAME",
-                           kernel_init=_INIT)(x)
+      x = self._up(ch, _)(x)
       x = nn.relu(_batch_norm(train)(x))
-    x = nn.ConvTranspose(c, (4, 4), strides=(2, 2), padding="SAME", kernel_init=_INIT)(x)
+    x = self._up(c, n - 1)(x)
     return jnp.tanh(x)
+
+  def _up(self, ch, i):
+    if self.impl == "xla":
+      return nn.ConvTranspose(ch, (4, 4), strides=(2, 2), padding="SAME",
+                              kernel_init=_INIT, name=f"ConvTranspose_{i}")
+    return SubpixelConvTranspose(ch, impl=self.impl, name=f"ConvTranspose_{i}")
 
 
 class DCGANDiscriminator(nn.Module):
@@ -76,13 +152,18 @@ class DCGANDiscriminator(nn.Module):
   d_norm: str = "batch"
   minibatch_kernels: int = 0
   minibatch_kernel_dim: int = 5
+  impl: str = "dot"
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
     _, n = stages(x.shape[1])
     ch = self.width
     for i in range(n):
-      x = nn.Conv(ch, (4, 4), strides=(2, 2), padding="SAME", kernel_init=_INIT)(x)
+      if self.impl == "xla":
+        x = nn.Conv(ch, (4, 4), strides=(2, 2), padding="SAME", kernel_init=_INIT,
+                    name=f"Conv_{i}")(x)
+      else:
+        x = SpaceToDepthConv(ch, impl=self.impl, name=f"Conv_{i}")(x)
       if i > 0 and self.d_norm == "batch":
         x = _batch_norm(train)(x)
       elif i > 0 and self.d_norm == "layer":
