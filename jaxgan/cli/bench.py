@@ -1,8 +1,11 @@
-r"""Benchmark of the real training step: steps/s, compile and start-up time, memory, FLOP/s.
+r"""Benchmark of the real training step: steps/s, compile and start-up time, memory, FLOP/s,
+and the same models' PyTorch loops measured in the same run.
 
     python -m jaxgan.bench                       # table of the default cases
     python -m jaxgan.bench --json                # one JSON object per case
     python -m jaxgan.bench --data_dir=/usr/share/datasets/fashion-mnist --cases=mlp
+    python -m jaxgan.bench --data_dir=/usr/share/datasets/fashion-mnist \
+        --torch=../torch-venv/bin/python --rounds=2    # + PyTorch, interleaved
 
 Each case runs in a fresh Python process, so `startup_s` (process start to the first
 completed step, data loading and compilation included) and `peak_rss_mb` are the
@@ -12,6 +15,15 @@ shapes of the `mlp` model's forward and backward passes, so `matmul_share` (achi
 GFLOP/s over that rate) is a ratio measured on one machine at one time. The rate is
 measured before the first case and after each one, and the best of these is used.
 FLOPs per step come from XLA's cost analysis of the compiled step.
+
+--torch=PYTHON (an interpreter that imports torch; torch is not a jaxgan requirement)
+runs benchmarks/torch_loops.py next to the cases of TORCH_LOOPS: PyTorch-GAN gan.py's
+loop as published and a tuned one beside `mlp`, the DCGAN layer shapes beside `dcgan28`
+and `dcgan32`; each loop right after its case (before it in odd rounds), and the row
+gets `torch: {loop: {it_per_s, ratio (jaxgan / PyTorch), matmul_share}}`. A population
+case gets `vs_single`: its member-steps/s over the steps/s of the single run it is
+compared with (SINGLE), from the same round. With --rounds=N every figure is the median
+over N rounds and every ratio the median of the rounds' ratios.
 
 --profile_dir=DIR also traces each case's compilation and 20 steps with jax.profiler
 (Perfetto traces; XLA:CPU's per-kernel events are switched on for the child process)
@@ -34,11 +46,22 @@ from absl import app, flags
 
 def define_flags() -> None:
   """The program's flags (defined when it runs, so importing the module defines nothing)."""
-  flags.DEFINE_list("cases", ["mlp", "mlp_scan10", "paper_mlp", "dcgan", "pop8", "pop32"],
+  flags.DEFINE_list("cases", ["mlp", "mlp_scan10", "paper_mlp", "dcgan28", "dcgan32",
+                              "pop8", "pop32", "ring", "ring_pop8", "ring_pop32",
+                              "ring_pacgan", "ring_pacgan_pop8"],
                     "Cases to run; see CASES (unknown ones are listed in the error).")
+  flags.DEFINE_string("torch", "", "A Python interpreter that imports torch (torch is not "
+                      "a jaxgan requirement): the PyTorch loops of benchmarks/torch_loops.py"
+                      " (TORCH_LOOPS) run next to their jaxgan cases, interleaved, and the "
+                      "ratios jaxgan/PyTorch are printed. Skipped, with a note, where it "
+                      "cannot import torch.")
+  flags.DEFINE_integer("rounds", 1, "Run every case (and its PyTorch loops) this many "
+                       "times, alternating which goes first; figures are medians over "
+                       "the rounds, ratios the median of each round's ratio.")
   flags.DEFINE_bool("json", False, "Print one JSON object per case instead of a table.")
   flags.DEFINE_string("data_dir", "", "IDX folder for real data; default synthetic uint8.")
-  flags.DEFINE_integer("steps", 200, "Train steps per timed repeat.")
+  flags.DEFINE_integer("steps", 0, "Train steps per timed repeat (0: each case's own, "
+                       "STEPS; PyTorch loops run as many as their case).")
   flags.DEFINE_integer("repeats", 5, "Timed repeats; steps_per_s is their median.")
   flags.DEFINE_integer("batch_size", 0, "Override every case's batch size (0 = keep).")
   flags.DEFINE_string("profile_dir", "", "If set: per case, a trace of the train step's "
@@ -49,19 +72,59 @@ def define_flags() -> None:
 
 FLAGS = flags.FLAGS
 
-# name -> Config overrides. Batch sizes are the reference settings of each model.
+# PacGAN's ring protocol (experiments/ring_vanilla.flags) with the toy_mlp G and D (2 x 128
+# ReLU, the unrolled-GAN/VEEGAN mixture size), 10 steps per dispatch; RING_PACGAN: the
+# protocol's own pacgan_mlp (G 4 x 400 + BatchNorm, D 3 maxout 200 x 5).
+RING = dict(dataset="toy_ring8", model="toy_mlp", latent_dim=2, noise="normal",
+            loss="non_saturating", update_order="simultaneous", batch_size=100,
+            optimizer="adam", lr_g=1e-4, lr_d=1e-4, b1=0.8, b2=0.999, steps_per_call=10)
+RING_PACGAN = dict(RING, model="pacgan_mlp")
+
+# name -> Config overrides (and `members`: a population of seeds 0..P-1; `shape`: the
+# synthetic images' shape). Batch sizes are the reference settings of each model.
 CASES: dict[str, dict] = {
     "mlp": dict(model="mlp", batch_size=64),  # PyTorch-GAN gan.py.
     "mlp_scan10": dict(model="mlp", batch_size=64, steps_per_call=10),
     "paper_mlp": dict(model="paper_mlp", batch_size=100, update_order="simultaneous",
                       optimizer="sgd", lr_g=0.1, lr_d=0.1, lr_decay=1.000004,
                       min_lr=1e-6),
-    "dcgan": dict(model="dcgan", batch_size=64),
+    # dcgan at 28x28x1 (the data of --data_dir, else synthetic) and on synthetic 32x32x3.
+    "dcgan28": dict(model="dcgan", batch_size=64),
+    "dcgan32": dict(model="dcgan", batch_size=64, shape=(32, 32, 3)),
     # Populations of mlp members (seeds 0..P-1) as one vmapped step (jaxgan.sweep);
     # steps_per_s is then member-steps/s, comparable with the "mlp" case.
     "pop8": dict(model="mlp", batch_size=64, members=8),
     "pop32": dict(model="mlp", batch_size=64, members=32),
+    # PacGAN's ring toy protocol (experiments/ring_vanilla.flags, its 100 steps per
+    # dispatch): a single run and populations of 8 and 32 seeds.
+    "ring": dict(RING),
+    "ring_pop8": dict(RING, members=8),
+    "ring_pop32": dict(RING, members=32),
+    "ring_pacgan": dict(RING_PACGAN),
+    "ring_pacgan_pop8": dict(RING_PACGAN, members=8),
 }
+
+# Steps per timed repeat with --steps=0: about the same seconds for each case.
+STEPS = {"dcgan28": 16, "dcgan32": 8, "pop8": 32, "pop32": 8, "ring": 1000,
+         "ring_pop8": 500, "ring_pop32": 200,
+         "ring_pacgan": 100, "ring_pacgan_pop8": 20}
+DEFAULT_STEPS = 200
+
+
+def case_steps(name: str, steps: int) -> int:
+  return steps or STEPS.get(name, DEFAULT_STEPS)
+
+# A population case -> the single-run case it is compared with (member-steps/s over the
+# single run's steps/s, measured in the same round).
+SINGLE = {"pop8": "mlp", "pop32": "mlp", "ring_pop8": "ring", "ring_pop32": "ring",
+          "ring_pacgan_pop8": "ring_pacgan"}
+
+# A case -> its PyTorch loops (benchmarks/torch_loops.py --loop=...), the same model at
+# the same batch size.
+TORCH_LOOPS = {"mlp": ("published", "tuned"), "dcgan28": ("dcgan28",),
+               "dcgan32": ("dcgan32",)}
+TORCH_SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "benchmarks", "torch_loops.py")
 
 # Matmul shapes (batch, fan_in, fan_out) of the mlp model at batch 64: G's and D's layers.
 _MLP_LAYERS = [(100, 128), (128, 256), (256, 512), (512, 1024), (1024, 784),
@@ -183,16 +246,21 @@ def run_case(name: str, data_dir: str, steps: int, repeats: int,
   if batch_size:
     overrides["batch_size"] = batch_size
   members = overrides.pop("members", 0)
+  shape = overrides.pop("shape", (28, 28, 1))
   if members:  # A population of seeds 0..P-1: the loop's vmapped, guarded step.
     overrides["sweep"] = (f"seed={','.join(str(i) for i in range(members))}",)
-  config = dataclasses.replace(Config(num_steps=steps, data_dir=data_dir), **overrides)
+  toy = data.is_toy(overrides.get("dataset", ""))  # Generated data: no --data_dir.
+  config = dataclasses.replace(Config(num_steps=steps, data_dir="" if toy else data_dir),
+                               **overrides)
   config.validate()
-  if data_dir:
-    train = data.load_dataset("bench", data_dir, "train")
-  else:  # Synthetic data of MNIST's shape and size, the same code path.
-    images = data.aligned_empty((60000, 28, 28, 1))
+  if data.is_toy(config.dataset):
+    train, source = data.load_dataset(config.dataset, "", "train"), config.dataset
+  elif data_dir and shape == (28, 28, 1):
+    train, source = data.load_dataset("bench", data_dir, "train"), "idx:" + data_dir
+  else:  # Synthetic data of MNIST's size, the same code path.
+    images = data.aligned_empty((60000,) + tuple(shape))
     images[...] = np.random.default_rng(0).integers(0, 256, images.shape, np.uint8)
-    train = data.Dataset("synthetic", images, None, 0)
+    train, source = data.Dataset("synthetic", images, None, 0), "synthetic"
   phases["data_s"] = time.perf_counter() - t
   # What the training loop does, in its order: the step compiled from shapes, then the
   # initial state, then the data on the device.
@@ -271,10 +339,114 @@ def run_case(name: str, data_dir: str, steps: int, repeats: int,
       "peak_rss_mb": round(peak_rss_mb, 1),
       "gflop_per_step": round(flops_per_step / 1e9, 4),
       "gflop_s": round(steps_per_s * flops_per_step / 1e9, 1),
-      "data": "idx:" + data_dir if data_dir else "synthetic",
+      "data": source, "image_shape": list(train.image_shape),
       "backend": jax.default_backend(),
       **profile,
   }
+
+
+def torch_problem(python: str) -> str | None:
+  """None if `python` imports torch, else why not (one line)."""
+  try:
+    out = subprocess.run([python, "-c", "import torch; print(torch.__version__)"],
+                         capture_output=True, text=True, timeout=120)
+  except (OSError, subprocess.TimeoutExpired) as e:
+    return f"{type(e).__name__}: {e}"
+  if out.returncode:
+    return (out.stderr.strip().splitlines() or ["import torch failed"])[-1]
+  return None
+
+
+def run_torch_loop(python: str, loop: str, data_dir: str, steps: int, repeats: int,
+                   batch_size: int = 0) -> dict:
+  """One benchmarks/torch_loops.py run: its JSON line, or {"error": ...}."""
+  cmd = [python, TORCH_SCRIPT, f"--loop={loop}", f"--data_dir={data_dir}",
+         f"--steps={steps}", f"--repeats={repeats}",
+         f"--batch_size={batch_size or 64}"]
+  out = subprocess.run(cmd, capture_output=True, text=True)
+  lines = [l for l in out.stdout.splitlines() if l.startswith("{")]
+  if out.returncode or not lines:
+    return {"loop": loop, "error": (out.stderr.strip().splitlines() or ["failed"])[-1]}
+  return json.loads(lines[-1])
+
+
+def run_child(name: str) -> dict:
+  cmd = [sys.executable, "-m", "jaxgan.bench", f"--child={name}",
+         f"--data_dir={FLAGS.data_dir}", f"--steps={case_steps(name, FLAGS.steps)}",
+         f"--repeats={FLAGS.repeats}", f"--batch_size={FLAGS.batch_size}",
+         f"--profile_dir={os.path.abspath(FLAGS.profile_dir) if FLAGS.profile_dir else ''}"]
+  env = dict(os.environ)
+  if FLAGS.profile_dir:  # XLA:CPU emits per-kernel trace events only with this flag.
+    env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") +
+                        " --xla_cpu_enable_xprof_traceme=true").strip()
+  out = subprocess.run(cmd, capture_output=True, text=True, env=env)
+  lines = [l for l in out.stdout.splitlines() if l.startswith("{")]
+  if out.returncode or not lines:
+    return {"name": name, "error": (out.stderr.strip().splitlines() or ["failed"])[-1]}
+  return json.loads(lines[-1])
+
+
+def _median(values):
+  return round(statistics.median(values), 3) if values else None
+
+
+def combine(rounds: list[dict], matmul: float) -> list[dict]:
+  """One row per case from the rounds' measurements: `rounds[r][case]` is the case's
+  child row with its PyTorch results under "torch_runs" ({loop: torch_loops JSON}).
+  Figures are medians over the rounds; each ratio (jaxgan/PyTorch, population/single run)
+  is the median of the ratios of the rounds, so each compares measurements minutes
+  apart. Shares of the matmul rate use jaxgan's FLOP count for both (the same maths)."""
+  rows = []
+  for name in rounds[0]:
+    runs = [r[name] for r in rounds if "error" not in r[name]]
+    if not runs:
+      rows.append(rounds[-1][name])
+      continue
+    row = dict(runs[-1])
+    row.pop("torch_runs", None)
+    row["steps_per_s"] = _median([r["steps_per_s"] for r in runs])
+    row["steps_per_s_rounds"] = [r["steps_per_s"] for r in runs]
+    row["gflop_s"] = round(row["steps_per_s"] * row["gflop_per_step"], 1)
+    row["matmul_gflop_s"] = round(matmul, 1)
+    row["matmul_share"] = round(row["gflop_s"] / matmul, 3)
+    row["ceiling_steps_per_s"] = round(matmul / max(row["gflop_per_step"], 1e-12), 1)
+    torch_rows = {}
+    for loop in TORCH_LOOPS.get(name, ()):
+      pairs = [(r["steps_per_s"], r["torch_runs"][loop]) for r in runs
+               if loop in r.get("torch_runs", {})]
+      ok = [(j, t) for j, t in pairs if "error" not in t]
+      if pairs and not ok:
+        torch_rows[loop] = {"error": pairs[-1][1]["error"]}
+      elif ok:
+        it = _median([t["it_per_s"] for _, t in ok])
+        torch_rows[loop] = {
+            "it_per_s": it, "it_per_s_rounds": [t["it_per_s"] for _, t in ok],
+            "ratio": _median([j / t["it_per_s"] for j, t in ok]),
+            "matmul_share": round(it * row["gflop_per_step"] / matmul, 3),
+            **{k: ok[-1][1][k] for k in ("torch", "threads", "pipeline", "memory_format")
+               if k in ok[-1][1]}}
+    if torch_rows:
+      row["torch"] = torch_rows
+    single = SINGLE.get(name)
+    if single:
+      pairs = [(r[name], r[single]) for r in rounds
+               if single in r and "error" not in r[name] and "error" not in r[single]]
+      if pairs:
+        row["vs_single"] = {"case": single,
+                            "ratio": _median([p["steps_per_s"] / s["steps_per_s"]
+                                              for p, s in pairs])}
+    rows.append(row)
+  return rows
+
+
+def _ratios_text(row: dict) -> str:
+  parts = []
+  for loop, t in row.get("torch", {}).items():
+    parts.append(f"{loop}: error" if "error" in t
+                 else f"torch {loop} {t['it_per_s']:.2f} it/s -> {t['ratio']:.2f}x")
+  if "vs_single" in row:
+    parts.append(f"{row['vs_single']['ratio']:.2f}x {row['vs_single']['case']}")
+  return "; ".join(parts)
 
 
 def main(argv):
@@ -282,7 +454,8 @@ def main(argv):
   from jaxgan.errors import EXIT_USAGE, JaxganError
   if FLAGS.child:
     try:
-      print(json.dumps(run_case(FLAGS.child, FLAGS.data_dir, FLAGS.steps, FLAGS.repeats,
+      print(json.dumps(run_case(FLAGS.child, FLAGS.data_dir,
+                                case_steps(FLAGS.child, FLAGS.steps), FLAGS.repeats,
                                 FLAGS.batch_size, FLAGS.profile_dir)))
     except JaxganError as e:
       print(json.dumps({"name": FLAGS.child, "error": str(e)}))
@@ -292,47 +465,65 @@ def main(argv):
     print(f"jaxgan.bench: error: --cases: unknown {unknown}; expected some of "
           f"{sorted(CASES)}.", file=sys.stderr)
     sys.exit(EXIT_USAGE)
+  if FLAGS.rounds < 1:
+    print(f"jaxgan.bench: error: --rounds={FLAGS.rounds}: expected an integer >= 1.",
+          file=sys.stderr)
+    sys.exit(EXIT_USAGE)
+  torch_python = FLAGS.torch
+  if torch_python:
+    problem = torch_problem(torch_python)
+    if problem:
+      print(f"jaxgan.bench: --torch={torch_python} cannot import torch ({problem}); "
+            "the PyTorch loops are skipped.", file=sys.stderr)
+      torch_python = ""
+    elif any(l in ("published", "tuned") for c in FLAGS.cases
+             for l in TORCH_LOOPS.get(c, ())) and not FLAGS.data_dir:
+      print("jaxgan.bench: the PyTorch mlp loops read Fashion-MNIST: they need "
+            "--data_dir; skipped.", file=sys.stderr)
   # The matmul rate is measured before the first case and after each one; the best of
   # these is the machine's rate (a busy moment can only lower a measurement).
   matmul_rates = [measure_matmul_gflops()]
-  rows = []
-  for name in FLAGS.cases:
-    cmd = [sys.executable, "-m", "jaxgan.bench", f"--child={name}",
-           f"--data_dir={FLAGS.data_dir}", f"--steps={FLAGS.steps}",
-           f"--repeats={FLAGS.repeats}", f"--batch_size={FLAGS.batch_size}",
-           f"--profile_dir={os.path.abspath(FLAGS.profile_dir) if FLAGS.profile_dir else ''}"]
-    env = dict(os.environ)
-    if FLAGS.profile_dir:  # XLA:CPU emits per-kernel trace events only with this flag.
-      env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") +
-                          " --xla_cpu_enable_xprof_traceme=true").strip()
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    lines = [l for l in out.stdout.splitlines() if l.startswith("{")]
-    if out.returncode or not lines:
-      row = {"name": name, "error": (out.stderr.strip().splitlines() or ["failed"])[-1]}
-    else:
-      row = json.loads(lines[-1])
-    rows.append(row)
-    matmul_rates.append(measure_matmul_gflops())
+  rounds = []
+  for r in range(FLAGS.rounds):
+    measured = {}
+    for name in FLAGS.cases:
+      loops = [l for l in TORCH_LOOPS.get(name, ()) if torch_python
+               and (FLAGS.data_dir or l not in ("published", "tuned"))]
+      # Interleaved: jaxgan first in even rounds, PyTorch first in odd ones.
+      torch_runs = {}
+      jax_first = r % 2 == 0
+      if jax_first:
+        row = run_child(name)
+      for loop in loops:
+        torch_runs[loop] = run_torch_loop(torch_python, loop, FLAGS.data_dir,
+                                          case_steps(name, FLAGS.steps), FLAGS.repeats,
+                                          FLAGS.batch_size)
+      if not jax_first:
+        row = run_child(name)
+      if torch_runs:
+        row["torch_runs"] = torch_runs
+      measured[name] = row
+      matmul_rates.append(measure_matmul_gflops())
+    rounds.append(measured)
   matmul = max(matmul_rates)
+  rows = combine(rounds, matmul)
   for row in rows:
     if "error" not in row:
-      row["matmul_gflop_s"] = round(matmul, 1)
-      row["matmul_gflop_s_measured"] = [round(r, 1) for r in matmul_rates]
-      row["matmul_share"] = round(row["gflop_s"] / matmul, 3)
-      row["ceiling_steps_per_s"] = round(matmul / max(row["gflop_per_step"], 1e-12), 1)
+      row["matmul_gflop_s_measured"] = [round(x, 1) for x in matmul_rates]
+      row["rounds"] = FLAGS.rounds
     if FLAGS.json:
       print(json.dumps(row), flush=True)
   if not FLAGS.json:
     cols = ["name", "batch_size", "steps_per_call", "steps_per_s", "ceiling_steps_per_s",
             "matmul_share", "gflop_s", "compile_s", "startup_s", "peak_rss_mb"]
-    print(" ".join(f"{c:>18}" for c in cols))
+    print(" ".join(f"{c:>12}" for c in cols) + "  ratios")
     for row in rows:
       if "error" in row:
-        print(f"{row['name']:>18} error: {row['error']}")
+        print(f"{row['name']:>12} error: {row['error']}")
       else:
-        print(" ".join(f"{str(row[c]):>18}" for c in cols))
+        print(" ".join(f"{str(row[c]):>12}" for c in cols) + "  " + _ratios_text(row))
     print(f"float32 matmul rate (mlp layer shapes, batch 64): {matmul:.1f} GFLOP/s, the best "
-          f"of {', '.join(f'{r:.1f}' for r in matmul_rates)} (before the first case and "
+          f"of {', '.join(f'{x:.1f}' for x in matmul_rates)} (before the first case and "
           "after each)")
   if any("error" in r for r in rows):
     sys.exit(1)
