@@ -134,6 +134,10 @@ def workspace(tmp_path_factory):
           "classifier_dir": str(tmp / "classifiers")}
 
 
+# Later commands read what earlier ones wrote (evaluate the run that main trained, with the
+# classifier that the classifier command trained): one xdist worker runs them all, in
+# README order (pyproject.toml's addopts: --dist=loadgroup).
+@pytest.mark.xdist_group("readme")
 @pytest.mark.parametrize("command", COMMANDS,
                          ids=[f"{i:02d}-{c.split()[2]}" for i, c in enumerate(COMMANDS)])
 def test_readme_command_runs(command, workspace):
