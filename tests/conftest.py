@@ -9,22 +9,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-# Before jax initialises its backend (toolkit imports jax): the tests' compile options.
-os.environ["XLA_FLAGS"] = ("--xla_backend_optimization_level=0 "
-                           "--xla_cpu_use_fusion_emitters=false "
-                           + os.environ.get("XLA_FLAGS", "")).strip()
-
 import toolkit  # noqa: E402
-
-assert os.environ["XLA_FLAGS"].startswith(toolkit.TEST_XLA_FLAGS)
-
-
-@pytest.fixture
-def production_xla(monkeypatch):
-  """The train step compiled with the optimisation the loop uses outside the tests."""
-  from jaxgan.runtime import compile as compile_lib
-  monkeypatch.setattr(compile_lib, "_STEP_CPU_OPTIONS",
-                      {**compile_lib._STEP_CPU_OPTIONS, **toolkit.PRODUCTION_XLA_OPTIONS})
 
 
 @pytest.fixture

@@ -370,7 +370,7 @@ def test_conditional_gan_trains_on_labels_and_samples_by_class():
 
 
 # --------------------------------------------------------------------------- performance
-def test_steps_per_call_is_bit_identical_to_single_steps(production_xla):
+def test_steps_per_call_is_bit_identical_to_single_steps():
   # Both lengths compile fully optimised, as the loop compiles them: thinner nets still.
   config, gan, steps, init, images = build(thinnest, num_steps=4, steps_per_call=4)
   assert init.g.batch_stats  # The scan carries BatchNorm statistics too.

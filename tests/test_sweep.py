@@ -86,8 +86,7 @@ def test_population_init_equals_each_members_single_run_init(data_dir, dataset,
     toolkit.assert_trees_equal(population.member_state(pop_state, m.index), single)
 
 
-def test_population_steps_per_call_equals_single_dispatches(data_dir, dataset,
-                                                         production_xla):
+def test_population_steps_per_call_equals_single_dispatches(data_dir, dataset):
   config = toolkit.tiny_config(data_dir, model="toy_mlp", steps_per_call=3, sweep=SPECS)
   pop = trainees.PopulationRun(config, dataset)
   images, labels = pop.place_data(dataset.images, dataset.labels)

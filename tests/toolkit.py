@@ -166,18 +166,7 @@ def restore_checkpoint(workdir: str, like: Any, step: int | None = None) -> Any:
 
 
 # --------------------------------------------------------------------------- entry points
-# The suite compiles hundreds of programs, each run a few steps: on CPU, LLVM at -O0 with
-# XLA's elemental emitters compiles them about a third faster (conftest.py sets these for
-# the test process, subprocess_env for its children). The tests that assert the
-# production compile's properties (a scan bit-identical to single steps) restore its
-# options with the `production_xla` fixture.
-TEST_XLA_FLAGS = "--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false"
-PRODUCTION_XLA_OPTIONS = {"xla_backend_optimization_level": 3,
-                          "xla_cpu_use_fusion_emitters": True}
-
-
 def subprocess_env(**extra: str) -> dict[str, str]:
-  extra["XLA_FLAGS"] = f"{TEST_XLA_FLAGS} {extra.get('XLA_FLAGS', '')}".strip()
   return dict(os.environ, PYTHONPATH=REPO, JAX_PLATFORMS="cpu",
               JAX_COMPILATION_CACHE_DIR=JAX_CACHE,
               JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
