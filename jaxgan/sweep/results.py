@@ -143,9 +143,8 @@ def rank_members(members: Sequence[Member], final: dict[str, np.ndarray],
           for r, row in enumerate(rows)]
 
 
-def write_results(workdir: str, rows: list[dict[str, Any]]) -> str:
-  """Writes WORKDIR/sweep_results.csv (atomically); returns its path."""
-  path = os.path.join(workdir, RESULTS_CSV)
+def _write_csv(path: str, rows: list[dict[str, Any]]) -> str:
+  """Writes rows as CSV (atomically; columns in first-seen order); returns the path."""
   fields: list[str] = []
   for row in rows:
     fields += [k for k in row if k not in fields]
@@ -155,6 +154,11 @@ def write_results(workdir: str, rows: list[dict[str, Any]]) -> str:
   writer.writerows(rows)
   fileio.write_text(path, text.getvalue())
   return path
+
+
+def write_results(workdir: str, rows: list[dict[str, Any]]) -> str:
+  """Writes WORKDIR/sweep_results.csv (atomically); returns its path."""
+  return _write_csv(os.path.join(workdir, RESULTS_CSV), rows)
 
 
 def format_summary(rows: list[dict[str, Any]], names: Sequence[str],
@@ -211,16 +215,7 @@ def summarise(rows: Sequence[dict[str, Any]], names: Sequence[str]
 
 def write_summary(workdir: str, summary: list[dict[str, Any]]) -> str:
   """Writes WORKDIR/sweep_summary.csv (atomically); returns its path."""
-  path = os.path.join(workdir, SUMMARY_CSV)
-  fields: list[str] = []
-  for row in summary:
-    fields += [k for k in row if k not in fields]
-  text = io.StringIO()
-  writer = csv.DictWriter(text, fieldnames=fields, restval="")
-  writer.writeheader()
-  writer.writerows(summary)
-  fileio.write_text(path, text.getvalue())
-  return path
+  return _write_csv(os.path.join(workdir, SUMMARY_CSV), summary)
 
 
 def format_mean_std(summary: Sequence[dict[str, Any]], names: Sequence[str],
