@@ -109,17 +109,22 @@ def test_sigterm_checkpoints_exits_75_and_resumes_exactly(env, reference):
 
 
 def test_a_second_sigint_acts_at_once():
-  previous = signal.getsignal(signal.SIGINT)
-  with guard.RunGuard() as run_guard:
-    run_guard.catch_stop_signals()
-    os.kill(os.getpid(), signal.SIGINT)
-    time.sleep(0.01)  # Python runs the handler between bytecodes.
-    assert run_guard.stop_requested and run_guard.received_signal == signal.SIGINT
-    # The first signal put the previous handler back: the second one is not deferred.
-    with pytest.raises(KeyboardInterrupt):
+  # Python's own SIGINT handler before the run, whatever the test process had (a test
+  # worker may have been started with SIGINT ignored, and then no KeyboardInterrupt).
+  outer = signal.signal(signal.SIGINT, signal.default_int_handler)
+  try:
+    with guard.RunGuard() as run_guard:
+      run_guard.catch_stop_signals()
       os.kill(os.getpid(), signal.SIGINT)
-      time.sleep(1)
-  assert signal.getsignal(signal.SIGINT) is previous
+      time.sleep(0.01)  # Python runs the handler between bytecodes.
+      assert run_guard.stop_requested and run_guard.received_signal == signal.SIGINT
+      # The first signal put the previous handler back: the second one is not deferred.
+      with pytest.raises(KeyboardInterrupt):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(1)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+  finally:
+    signal.signal(signal.SIGINT, outer)
 
 
 # ------------------------------------------------------------------ divergence
