@@ -261,30 +261,19 @@ _CACHE: dict = {}
 
 
 def trained_tiny_classifier():
-  """(data_dir, classifier) for the tiny dataset, trained once per test session and
-  shared by the test modules (training and its compilation are the slow part): the
-  first xdist worker to ask trains and saves it in a folder of this session, under a
-  lock; the others load it (the same parameters)."""
+  """(data_dir, classifier) for the tiny dataset, trained once per test process and
+  shared by the test modules (training and its compilation are the slow part)."""
   if "tiny" not in _CACHE:
-    import fcntl
+    import tempfile
 
     from jaxgan import data
     from jaxgan.eval import classifier as clf
-    session = os.environ.get("PYTEST_XDIST_TESTRUNUID") or f"pid{os.getpid()}"
-    shared = os.path.join(tempfile.gettempdir(), f"jaxgan-test-classifier-{session}")
-    os.makedirs(shared, exist_ok=True)
-    data_dir, saved = os.path.join(shared, "classes"), os.path.join(shared, "classifier")
-    with open(os.path.join(shared, "lock"), "w") as lock:
-      fcntl.flock(lock, fcntl.LOCK_EX)
-      if os.path.isdir(saved):
-        model = clf.load_classifier(saved)
-      else:
-        write_classes_folder(data_dir)
-        train = data.load_dataset("", data_dir, "train")
-        test = data.load_dataset("", data_dir, "test")
-        model = clf.train_classifier(train, test, epochs=4, batch_size=32,
-                                     learning_rate=3e-3, log=lambda *_: None)
-        clf.save_classifier(model, saved)
+    data_dir = write_classes_folder(os.path.join(tempfile.mkdtemp(prefix="jaxgan_eval_"),
+                                                 "classes"))
+    train = data.load_dataset("", data_dir, "train")
+    test = data.load_dataset("", data_dir, "test")
+    model = clf.train_classifier(train, test, epochs=4, batch_size=32,
+                                 learning_rate=3e-3, log=lambda *_: None)
     _CACHE["tiny"] = (data_dir, model)
   return _CACHE["tiny"]
 
