@@ -134,7 +134,7 @@ def test_idx_of_every_type_code_parses_to_native_byte_order():
     (GOOD[:4] + b"\x00\x00\x00\x05" + GOOD[8:], "dimensions"),  # Dims disagree with data.
     (GOOD[:10], "truncated IDX header"),
     (b"\x1f\x8b" + b"not a gzip stream at all", "gzip"),
-    (gzip.compress(GOOD, mtime=0)[:-8], "gzip"),               # Gzip stream cut short.
+    (gzip.compress(GOOD, mtime=0)[:-8], "gzip"),      # Gzip stream cut short.
 ])
 def test_malformed_idx_is_a_data_error(raw, message):
   with pytest.raises(DataError, match=message):

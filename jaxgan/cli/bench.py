@@ -140,7 +140,8 @@ def measure_matmul_gflops(batch: int = 64, repeats: int = 30) -> float:
     shapes += [(batch, fan_in, fan_out),    # forward:  x @ W
                (batch, fan_out, fan_in),    # backward: dy @ W.T
                (fan_in, batch, fan_out)]    # weights:  x.T @ dy
-  # Operands from NumPy: jax.random would compile one sampler per shape (~8 s on 2 cores).
+  # Operands from NumPy: jax.random would compile one sampler per shape (24 compilations
+  # before the first measurement).
   rng = np.random.default_rng(0)
   operands = [(jax.device_put(rng.standard_normal((m, k), np.float32)),
                jax.device_put(rng.standard_normal((k, n), np.float32)))
