@@ -223,19 +223,19 @@ def poison_member_update(monkeypatch, who: str, part: str, threshold: float):
 def test_nan_in_one_member_is_masked_and_the_other_trains_on_unchanged(
     env, monkeypatch, tmp_path, who="D", part="gradients", named="D gradients"):
   # (Each of the guard's checks is tested on the step itself in test_steps.py.)
-  sweep = (f"lr_{who.lower()}=2e-4,3e-4",)
+  # One program for the three runs (compiled once): the members whose rate for `who`
+  # exceeds 2.5e-4 get NaN from their 5th update on, so member 1 at 3e-4 is poisoned,
+  # while at 2.4e-4 (the clean run) or for 4 steps (clean_at_4) nobody is.
+  poison_member_update(monkeypatch, who, part, threshold=2.5e-4)
 
-  def population(threshold: float, name: str, num_steps: int = 8):
-    # The same program every time: members whose rate exceeds `threshold` get NaN
-    # (none for the clean runs, member 1 for the other).
-    poison_member_update(monkeypatch, who, part, threshold)
+  def population(rate_of_member_1: str, name: str, num_steps: int = 8):
     config = config_of(env, "population", num_steps=num_steps, checkpoint_every=0,
-                       sweep=sweep)
+                       sweep=(f"lr_{who.lower()}=2e-4,{rate_of_member_1}",))
     return loop.run(config, str(tmp_path / name))
 
-  clean = population(1.0, "clean")
-  clean_at = {4: member_state(population(1.0, "clean_at_4", num_steps=4), 1)}
-  poisoned = population(2.5e-4, "poisoned")
+  clean = population("2.4e-4", "clean")
+  clean_at = {4: member_state(population("3e-4", "clean_at_4", num_steps=4), 1)}
+  poisoned = population("3e-4", "poisoned")
   workdir = str(tmp_path / "poisoned")
   assert clean.health.diverged_at.tolist() == [-1, -1]
   assert poisoned.health.diverged_at.tolist() == [-1, 5]

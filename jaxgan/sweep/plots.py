@@ -83,6 +83,11 @@ def _panel(ax, rows: Sequence[dict[str, Any]], names: Sequence[str], name: str,
     ax.set_xscale("log")
   if (name == SEED or all(v.is_integer() for v in xs_all)) and len(set(xs_all)) <= 12:
     ax.set_xticks(sorted(set(xs_all)))  # Integer values (seeds): one tick each.
+  elif not log_scale(xs_all) and len(set(xs_all)) <= 6:
+    # A few swept values on a linear axis: a tick at each, written as in the flag (the
+    # default ticks of 1e-4..4e-4 are 0.00010, 0.00015, ... and run into each other).
+    ticks = sorted(set(xs_all))
+    ax.set_xticks(ticks, [f"{v:g}" for v in ticks])
   ax.set_xlabel(name + (" (log scale)" if log_scale(xs_all) else ""))
   ax.set_ylabel(metric)
   ax.set_title(f"{metric} vs {name}", fontsize=10)
@@ -104,8 +109,9 @@ def save_sweep_plot(path: str, rows: Sequence[dict[str, Any]], names: Sequence[s
   panels = [(m, n) for m in metrics for n in names]
   cols = min(MAX_COLUMNS, len(panels))
   nrows = int(math.ceil(len(panels) / cols))
-  fig, axes = plt.subplots(nrows, cols, figsize=(PANEL_W * cols, PANEL_H * nrows + 0.4),
-                           dpi=DPI, squeeze=False)
+  height = PANEL_H * nrows + 0.4
+  fig, axes = plt.subplots(nrows, cols, figsize=(PANEL_W * cols, height), dpi=DPI,
+                           squeeze=False)
   colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
   for ax, (metric, name) in zip(axes.flat, panels):
     _panel(ax, rows, names, name, metric, colours)
@@ -113,6 +119,8 @@ def save_sweep_plot(path: str, rows: Sequence[dict[str, Any]], names: Sequence[s
     ax.set_visible(False)
   if title:
     fig.suptitle(title, fontsize=11)
-  fig.tight_layout()
+  # The panels below the suptitle's 0.4 in: tight_layout alone lets it overlap the first
+  # row's titles.
+  fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / height))
   fileio.save_with(path, lambda tmp: fig.savefig(tmp, format="png"))
   plt.close(fig)
