@@ -83,8 +83,8 @@ def test_a_loss_given_as_two_functions_is_minimised_as_written():
       PlainG(), PlainD(), image_shape=(8, 8, 1), latent_dim=4,
       loss=(lambda real, fake: jnp.mean(fake) - jnp.mean(real), lambda fake: -jnp.mean(fake)))
   steps = steps_lib.make_steps(Config(batch_size=8), gan, len(IMAGES))
-  state = gan.init(jax.random.PRNGKey(0))
-  _, metrics = steps.train_step(state, jnp.asarray(IMAGES))
+  state = jax.jit(gan.init)(jax.random.PRNGKey(0))
+  _, metrics = jax.jit(steps.train_step)(state, jnp.asarray(IMAGES))
   # d_loss is the user's function of D's raw outputs, which the metrics report as is.
   assert float(metrics["d_loss"]) == pytest.approx(
       float(metrics["d_fake"]) - float(metrics["d_real"]), abs=1e-6)

@@ -44,7 +44,7 @@ def authors_critic_updates(steps: int, diters: int) -> int:
 def test_the_wgan_critic_schedule_counts_the_authors_critic_updates(steps):
   _, gan, fns = toy(loss="wgan", optimizer="rmsprop", d_steps_schedule="wgan",
                     num_d_steps=5)
-  state = gan.init(jax.random.PRNGKey(0))
+  state = jax.jit(gan.init)(jax.random.PRNGKey(0))
   state, _ = run_once(repeat_step(fns.train_step, steps), state, jnp.asarray(POINTS))
   assert int(state.step) == steps
   assert int(state.d.opt_state.count) == authors_critic_updates(steps, 5)
@@ -54,7 +54,7 @@ def test_the_wgan_critic_schedule_counts_the_authors_critic_updates(steps):
 # --------------------------------------------------------------------------- PacGAN
 def test_packing_feeds_d_m_samples_per_example_and_g_in_m_passes():
   config, gan, fns = toy(pack=3)
-  state = gan.init(jax.random.PRNGKey(0))
+  state = jax.jit(gan.init)(jax.random.PRNGKey(0))
   # D's first layer sees the 3 packed samples of an example: 3 x 2 inputs.
   assert state.d.params["Dense_0"]["kernel"].shape == (6, 8)
   new, metrics = run_once(fns.train_step, state, jnp.asarray(POINTS))
@@ -84,7 +84,7 @@ def test_packing_needs_an_unconditional_gan():
 def test_the_unrolled_g_loss_is_taken_against_d_after_k_more_of_its_updates(order):
   k = 2
   config, gan, fns = toy(unroll_steps=k, update_order=order)
-  state = gan.init(jax.random.PRNGKey(0))
+  state = jax.jit(gan.init)(jax.random.PRNGKey(0))
   real = jnp.asarray(POINTS[:8])
   key = jax.random.PRNGKey(3)
   _, metrics, fake = run_once(fns.g_step, state, key, real)
