@@ -185,11 +185,14 @@ def check_bench(stdout: str, profile_dir: str) -> None:
     assert os.path.isdir(os.path.join(profile_dir, "mlp", sub, "plugins", "profile"))
 
 
-def test_bench_rejects_unknown_cases():
-  result = toolkit.run_command([sys.executable, "-m", "jaxgan.bench", "--cases=nope"],
-                               timeout=120)
+@pytest.mark.parametrize("flag, message", [
+    ("--cases=nope", "--cases: unknown ['nope']"),
+    ("--repeats=0", "--repeats=0: expected an integer >= 1"),
+])
+def test_bench_rejects_bad_flags(flag, message):
+  result = toolkit.run_command([sys.executable, "-m", "jaxgan.bench", flag], timeout=120)
   assert result.returncode == EXIT_USAGE
-  assert "--cases: unknown ['nope']" in result.stderr
+  assert message in result.stderr
   assert "Traceback" not in result.stderr
 
 
