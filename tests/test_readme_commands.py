@@ -134,12 +134,18 @@ def workspace(tmp_path_factory):
           "classifier_dir": str(tmp / "classifiers")}
 
 
-def reads_earlier_outputs(command: str) -> bool:
-  """Whether a command reads what an earlier one wrote: evaluate and plot read a trained
-  run or the classifier, a training run that evaluates reads the classifier."""
-  program = command.split()[2].removeprefix("jaxgan.")
-  return program in ("classifier", "evaluate", "plot") or (
-      program == "main" and "--eval_every" in command) or "--workdir=runs/fm" in command
+def in_the_chain(index: int, commands: list[str] = COMMANDS) -> bool:
+  """Whether command `index` writes what a later one reads or reads what an earlier one
+  wrote: the classifier, evaluate and plot commands, a training run that evaluates (it
+  reads the classifier), and a training run whose --workdir a later command names."""
+  words = shlex.split(commands[index], comments=True)
+  program = words[2].removeprefix("jaxgan.")
+  workdir = flag_value(words[3:], "workdir")
+  read_later = workdir is not None and any(
+      flag_value(shlex.split(c, comments=True)[3:], "workdir") == workdir
+      for c in commands[index + 1:])
+  return program in ("classifier", "evaluate", "plot") or read_later or (
+      program == "main" and flag_value(words[3:], "eval_every") is not None)
 
 
 # Later commands read what earlier ones wrote (evaluate the run that main trained, with the
@@ -147,8 +153,7 @@ def reads_earlier_outputs(command: str) -> bool:
 # order (pyproject.toml's addopts: --dist=loadgroup); the others go to any worker.
 @pytest.mark.parametrize("command", [
     pytest.param(c, id=f"{i:02d}-{c.split()[2]}",
-                 marks=[pytest.mark.xdist_group("readme")] if reads_earlier_outputs(c)
-                 else [])
+                 marks=[pytest.mark.xdist_group("readme")] if in_the_chain(i) else [])
     for i, c in enumerate(COMMANDS)])
 def test_readme_command_runs(command, workspace):
   argv = rewrite(command, workspace["tmp"], workspace["data_dir"],

@@ -22,6 +22,7 @@ SEED = "seed"
 PANEL_W, PANEL_H = 4.2, 3.1  # Inches per panel (at DPI: 420 x 310 px).
 DPI = 100
 MAX_COLUMNS = 3
+SUPTITLE_H = 0.4  # Inches above the panels for the figure's title.
 
 
 def log_scale(values: Sequence[float]) -> bool:
@@ -109,7 +110,7 @@ def save_sweep_plot(path: str, rows: Sequence[dict[str, Any]], names: Sequence[s
   panels = [(m, n) for m in metrics for n in names]
   cols = min(MAX_COLUMNS, len(panels))
   nrows = int(math.ceil(len(panels) / cols))
-  height = PANEL_H * nrows + 0.4
+  height = PANEL_H * nrows + SUPTITLE_H
   fig, axes = plt.subplots(nrows, cols, figsize=(PANEL_W * cols, height), dpi=DPI,
                            squeeze=False)
   colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -119,8 +120,8 @@ def save_sweep_plot(path: str, rows: Sequence[dict[str, Any]], names: Sequence[s
     ax.set_visible(False)
   if title:
     fig.suptitle(title, fontsize=11)
-  # The panels below the suptitle's 0.4 in: tight_layout alone lets it overlap the first
+  # The panels below the suptitle's band: tight_layout alone lets it overlap the first
   # row's titles.
-  fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / height))
+  fig.tight_layout(rect=(0, 0, 1, 1 - SUPTITLE_H / height))
   fileio.save_with(path, lambda tmp: fig.savefig(tmp, format="png"))
   plt.close(fig)
