@@ -135,6 +135,9 @@ class Config:
                              "(the table is not ranked).")
   mesh_shape: str = _field("", "POP,DATA: devices for sweep members and for each "
                            "batch (product = device count); empty = automatic.")
+  sweep_plot: bool = _field(True, "Draw sweep_plot.png at the end of a sweep (each "
+                            "metric against each swept value; matplotlib, about a "
+                            "second).")
 
   # ------------------------------------------------------------------ derived
   @property

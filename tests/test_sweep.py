@@ -83,7 +83,7 @@ def test_population_init_equals_each_members_single_run_init(data_dir, dataset,
   for m in (members[1], members[-1]):
     # What the loop starts a single run from.
     single = trainees.SingleRun(m.config, dataset).initial_state()
-    toolkit.assert_trees_equal(population.member_state(pop_state, m.index), single)
+    toolkit.assert_trees_equal(toolkit.member(pop_state, m.index), single)
 
 
 def test_population_steps_per_call_equals_single_dispatches(data_dir, dataset):
@@ -149,12 +149,12 @@ def test_population_member_trains_like_the_single_run(finished, dataset):
     single = trainees.SingleRun(m.config, dataset)
     images, labels = single.place_data(dataset.images, dataset.labels)
     single_state, metrics = advance(single, single.initial_state(), images, labels, 4)
-    assert_trains_alike(population.member_state(state, m.index), single_state)
+    assert_trains_alike(toolkit.member(state, m.index), single_state)
     for name in ("d_loss", "g_loss", "d_real", "d_fake"):
       assert logged[m.index][name] == pytest.approx(float(metrics[name]), rel=1e-5), name
   # Members 0 and 2 differ only in lr_d: the swept value is not silently ignored.
   assert members[2].hparams == {"lr_d": 3e-4, "seed": 0}
-  d0, d2 = (jax.tree_util.tree_leaves(population.member_state(state, i).d.params)[0]
+  d0, d2 = (jax.tree_util.tree_leaves(toolkit.member(state, i).d.params)[0]
             for i in (0, 2))
   assert not np.allclose(d0, d2)
 
@@ -190,8 +190,10 @@ def test_results_table_ranks_members_by_the_named_metric(finished, tmp_path):
   config, workdir, _, _ = finished
   ranked_dir = str(tmp_path / "ranked")
   shutil.copytree(workdir, ranked_dir)
-  _, printed = run_printing(dataclasses.replace(config, sweep_metric="g_loss"),
-                            ranked_dir)
+  # The finished sweep drew no plot (tiny_config: sweep_plot=False); this one does.
+  assert not os.path.exists(os.path.join(ranked_dir, results.PLOT_PNG))
+  _, printed = run_printing(dataclasses.replace(config, sweep_metric="g_loss",
+                                                sweep_plot=True), ranked_dir)
   assert "ranked by g_loss (lower is better)" in printed
   rows = toolkit.read_results(ranked_dir)
   assert [int(r["rank"]) for r in rows] == [1, 2, 3, 4]
@@ -295,7 +297,7 @@ def test_toy_sweep_logs_each_members_mode_metrics_from_its_own_samples(toy_sweep
   sample = jax.jit(make_steps(config, gan, toy.TRAIN_SIZE).sample)
   for i, record in enumerate(logged):
     z = gan.sample_noise(rng.seed_stream(i, rng.SAMPLE_GRID), modes.EVAL_SAMPLES)
-    points = np.asarray(sample(population.member_state(state, i), z))
+    points = np.asarray(sample(toolkit.member(state, i), z))
     want = modes.evaluate(problem, points.reshape(modes.EVAL_SAMPLES, 2))
     assert record["modes_covered"] == want["modes_covered"]
     assert record["high_quality_pct"] == pytest.approx(want["high_quality_pct"], abs=0.05)
@@ -375,7 +377,7 @@ def test_each_member_equals_the_single_run_evaluation_of_its_parameters(evaluate
     gan = make_gan(m.config, (8, 8, 1))
     sample = make_steps(m.config, gan, 120).sample
     single = evaluation.GeneratorEval(m.config, gan, sample, evaluator)(
-        population.member_state(state, m.index))
+        toolkit.member(state, m.index))
     for key in ("fid", "kid", "inception_score", "mode_kl", "parzen_ll"):
       assert logged[key] == pytest.approx(single[key], rel=1e-4, abs=1e-6), key
     assert logged["mode_histogram"] == single["mode_histogram"]

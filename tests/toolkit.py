@@ -69,10 +69,11 @@ def tiny_idx_dir(folder, num_train: int = 64, num_test: int = 16, side: int = 8,
 
 
 def tiny_config(data_dir: str = "", **overrides: Any) -> Config:
-  """The real mlp on 8x8 images with small batches: milliseconds per step."""
+  """The real mlp on 8x8 images with small batches: milliseconds per step. A sweep draws
+  no sweep_plot.png (a second of matplotlib per run) unless asked: sweep_plot=True."""
   base = dict(data_dir=data_dir, model="mlp", latent_dim=4, batch_size=8,
               num_steps=3, log_every=1, sample_every=0, checkpoint_every=0,
-              sample_grid=2)
+              sample_grid=2, sweep_plot=False)
   base.update(overrides)
   return Config(**base)
 
@@ -96,6 +97,13 @@ def shrink(gan):
 # --------------------------------------------------------------------------- trees
 def host_tree(tree: Any) -> Any:
   return jax.tree_util.tree_map(np.asarray, jax.device_get(tree))
+
+
+def member(state: Any, index: int) -> Any:
+  """Member `index` of a population state as a single-run state, on the host (slicing
+  the device arrays would compile one program per leaf shape)."""
+  from jaxgan.sweep.population import member_state
+  return member_state(host_tree(state), index)
 
 
 def assert_trees_equal(a: Any, b: Any) -> None:

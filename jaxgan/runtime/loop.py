@@ -265,7 +265,7 @@ def _write_results(trainee: Any, workdir: str, config: Config,
   summary = results_lib.summarise(rows, names)
   results_lib.write_summary(workdir, summary)
   drawn = results_lib.headline_metrics(list(final), metric)
-  if names and drawn:
+  if config.sweep_plot and names and drawn:
     plots.save_sweep_plot(
         os.path.join(workdir, results_lib.PLOT_PNG), rows, names, drawn,
         f"{os.path.basename(os.path.normpath(workdir))}: {len(rows)} members, "

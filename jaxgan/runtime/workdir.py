@@ -50,7 +50,7 @@ RESUME_FIXED = ("data_name", "model", "loss", "latent_dim", "optimizer", "num_d_
 RESUME_FREE = ("dataset", "data_dir", "num_steps", "num_epochs", "log_every", "sample_every",
                "checkpoint_every", "sample_grid", "max_checkpoints", "steps_per_call",
                "eval_every", "eval_num_samples", "eval_parzen", "classifier_dir",
-               "sweep_metric", "mesh_shape")
+               "sweep_metric", "mesh_shape", "sweep_plot")
 _RESTART_HINT = ("--restart to start over here (the old contents are moved to "
                  "{workdir}.old-<time>, nothing is deleted)")
 
