@@ -22,7 +22,6 @@ import pytest
 
 from jaxgan.errors import EXIT_DIVERGED, EXIT_PREEMPTED, Diverged, WorkdirError
 from jaxgan.runtime import checkpoint, guard, loop, trainees, workdir as workdir_lib
-from jaxgan.sweep.population import member_state
 
 import toolkit
 
@@ -234,15 +233,15 @@ def test_nan_in_one_member_is_masked_and_the_other_trains_on_unchanged(
     return loop.run(config, str(tmp_path / name))
 
   clean = population("2.4e-4", "clean")
-  clean_at = {4: member_state(population("3e-4", "clean_at_4", num_steps=4), 1)}
+  clean_at = {4: toolkit.member(population("3e-4", "clean_at_4", num_steps=4), 1)}
   poisoned = population("3e-4", "poisoned")
   workdir = str(tmp_path / "poisoned")
   assert clean.health.diverged_at.tolist() == [-1, -1]
   assert poisoned.health.diverged_at.tolist() == [-1, 5]
-  toolkit.assert_trees_equal(member_state(poisoned, 0), member_state(clean, 0))
+  toolkit.assert_trees_equal(toolkit.member(poisoned, 0), toolkit.member(clean, 0))
   # Member 1 kept its last finite state: the update that failed (D's at step 5) and
   # every later one were discarded.
-  kept = member_state(poisoned, 1)
+  kept = toolkit.member(poisoned, 1)
   toolkit.assert_trees_equal(kept.g, clean_at[4].g)
   toolkit.assert_trees_equal(kept.d, clean_at[4].d)
   records = toolkit.read_metrics(workdir)
@@ -277,7 +276,7 @@ def test_a_member_at_lr_1e9_is_marked_diverged_ranked_last_and_leaves_the_others
       toolkit.read_metrics(workdir))
   assert len([r for r in toolkit.read_metrics(workdir) if "diverged" in r]) == 1
   for healthy in (0, 2):
-    toolkit.assert_trees_equal(member_state(broken, healthy), member_state(sane, healthy))
+    toolkit.assert_trees_equal(toolkit.member(broken, healthy), toolkit.member(sane, healthy))
   diverged = broken.health.diverged_at.tolist()
   assert diverged[0] == diverged[2] == -1 and diverged[1] > 0
   rows = toolkit.read_results(workdir)
