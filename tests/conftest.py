@@ -22,11 +22,25 @@ def tiny_idx_dir(tmp_path):
 
 
 @pytest.fixture(scope="session", autouse=True)
-def compilation_cache(tmp_path_factory):
-  """Tests rebuild identical programs many times: a persistent compilation cache turns
-  the repeats into cache hits."""
-  import jax
-  jax.config.update("jax_compilation_cache_dir", str(tmp_path_factory.mktemp("xla")))
-  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
-  jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+def compilation_cache():
+  """Tests rebuild identical programs many times, in both xdist workers and in their
+  subprocesses: one persistent compilation cache for all of them (toolkit.JAX_CACHE)
+  turns the repeats into cache hits."""
+  toolkit.use_test_compilation_cache()
   yield
+
+
+# The modules whose tests run longest (subprocesses: several processes, 10-20 s each)
+# come first. xdist hands tests out in collection order, so the suite then ends on short
+# tests; in alphabetical order it ended on the two longest while the other worker idled.
+LONG_FIRST = ("test_sweep_multihost.py", "test_sweep_devices.py",
+              "test_readme_commands.py", "test_runtime_reliability.py", "test_sweep.py",
+              "test_cli.py", "test_runtime_loop.py")
+
+
+def pytest_collection_modifyitems(items):
+  def rank(item):
+    name = os.path.basename(str(item.fspath))
+    return LONG_FIRST.index(name) if name in LONG_FIRST else len(LONG_FIRST)
+  items.sort(key=rank)  # Stable: each module keeps its own order.
+

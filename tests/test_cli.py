@@ -24,9 +24,6 @@ from jaxgan.runtime import evaluation, loop
 import toolkit
 
 MNIST_FLAGS = os.path.join(toolkit.REPO, "experiments", "mnist.flags")
-# In this process, training keeps the test session's compilation cache (the default
-# --compilation_cache_dir would switch it to ~/.cache/jaxgan/xla).
-NO_CACHE_SWITCH = "--compilation_cache_dir="
 
 
 def small_idx_folder(folder) -> str:
@@ -95,7 +92,7 @@ def test_num_steps_after_a_flagfile_trains_that_many_steps(tiny_idx_dir, tmp_pat
   workdir = tmp_path / "run"
   code, err = toolkit.run_main_in_process(
       [f"--flagfile={MNIST_FLAGS}", "--num_steps=2", f"--data_dir={tiny_idx_dir}",
-       f"--workdir={workdir}", NO_CACHE_SWITCH], capsys)
+       f"--workdir={workdir}"], capsys)
   assert code == 0, err[-3000:]
   saved = saved_config(workdir)
   assert (saved["num_steps"], saved["num_epochs"], saved["resolved_num_steps"]) == (
@@ -108,7 +105,7 @@ def test_the_later_of_num_steps_and_num_epochs_wins(tiny_idx_dir, tmp_path, caps
   workdir = tmp_path / "run"
   code, err = toolkit.run_main_in_process(
       [f"--flagfile={MNIST_FLAGS}", "--num_steps=5", "--num_epochs=0.5",
-       f"--data_dir={tiny_idx_dir}", f"--workdir={workdir}", NO_CACHE_SWITCH], capsys)
+       f"--data_dir={tiny_idx_dir}", f"--workdir={workdir}"], capsys)
   assert code == 0, err[-3000:]
   saved = saved_config(workdir)
   assert (saved["num_steps"], saved["num_epochs"], saved["resolved_num_steps"]) == (

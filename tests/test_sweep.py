@@ -243,8 +243,8 @@ def test_a_conditional_sweep_trains_and_samples_each_member(data_dir, tmp_path):
 def test_entry_point_refuses_a_shape_flag_sweep_with_exit_2(tmp_path, capsys):
   workdir = tmp_path / "run"
   code, err = toolkit.run_main_in_process(
-      ["--num_steps=1", "--sweep=model=mlp,paper_mlp", f"--workdir={workdir}",
-       "--compilation_cache_dir="], capsys)
+      ["--num_steps=1", "--sweep=model=mlp,paper_mlp", f"--workdir={workdir}"],
+      capsys)
   assert code == EXIT_USAGE
   assert "jaxgan: error: --sweep='model=mlp,paper_mlp': --model cannot be swept" in err
   assert "Traceback" not in err

@@ -23,10 +23,19 @@ from jaxgan.config import Config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
-# Subprocesses share one persistent compilation cache: each start would otherwise
-# compile the train step again, which on a 2-core CPU costs far more than the few steps
-# a test runs. Compiled code is the same either way (the cache key is the HLO).
+# The test processes (both xdist workers and every subprocess) share one persistent
+# compilation cache: a program compiled by one is a cache hit for the others, whatever
+# the order the tests run in; each start would otherwise compile the train step again,
+# which on a 2-core CPU costs far more than the few steps a test runs. Compiled code is
+# the same either way (the cache key is the HLO and the compile options).
 JAX_CACHE = os.path.join(tempfile.gettempdir(), f"jaxgan-test-jax-cache-{os.getuid()}")
+
+
+def use_test_compilation_cache() -> None:
+  """This process compiles into JAX_CACHE and caches every program, however small."""
+  jax.config.update("jax_compilation_cache_dir", JAX_CACHE)
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+  jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
 # --------------------------------------------------------------------------- data
@@ -226,11 +235,15 @@ def wait_for_logged_step(proc: subprocess.Popen, workdir: str, step: int,
 
 def run_main_in_process(argv: list[str], capsys) -> tuple[int, str]:
   """Runs `python -m jaxgan.main ARGV` in this process (its flag parser and main);
-  returns (exit code, stderr)."""
+  returns (exit code, stderr). Unless ARGV names one, --compilation_cache_dir is the
+  tests' cache (the default would point this process at ~/.cache/jaxgan/xla), and the
+  cache settings main changes are put back afterwards."""
   from absl.testing import flagsaver
 
   from jaxgan.cli import common, main
   common.define_once(main.define_flags)
+  if not any(a.startswith("--compilation_cache_dir=") for a in argv):
+    argv = [*argv, f"--compilation_cache_dir={JAX_CACHE}"]
   with flagsaver.flagsaver():
     code = 0
     try:
@@ -238,6 +251,8 @@ def run_main_in_process(argv: list[str], capsys) -> tuple[int, str]:
       main.main(rest)
     except SystemExit as e:
       code = e.code
+    finally:
+      use_test_compilation_cache()
   return code, capsys.readouterr().err
 
 
