@@ -271,6 +271,9 @@ def test_near_valid_idx_parses_to_its_dims_or_raises_data_error(case):
 
 
 # --------------------------------------------------------------------------- tfds
+# The tests that import TensorFlow (seconds of CPU) share one xdist worker, which then
+# imports it once: the "tensorflow" group (test_runtime_loop.py has the others).
+@pytest.mark.xdist_group("tensorflow")
 def test_tfds_source_loads_a_whole_split_offline_with_mock_data():
   import tensorflow_datasets as tfds
   with tfds.testing.mock_data(num_examples=40):

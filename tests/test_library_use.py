@@ -27,15 +27,19 @@ def test_batch_step_equals_the_dataset_step_fed_the_same_batches(order, k):
   config = toolkit.tiny_config(model="toy_mlp", update_order=order, num_d_steps=k)
   gan = make_gan(config, (8, 8, 1))
   steps = steps_lib.make_steps(config, gan, len(IMAGES))
-  state = gan.init(jax.random.PRNGKey(0))
+  state = jax.jit(gan.init)(jax.random.PRNGKey(0))
   images = jnp.asarray(IMAGES)
   want, want_metrics = jax.jit(steps.train_step)(state, images)
   # The k batches train_step gathers for this step, given by the caller instead.
-  batches = jnp.stack([
-      data.gather_batch(images, data.batch_indices(steps_lib.data_key(state),
-                                                   state.step * k + i, len(IMAGES),
-                                                   config.batch_size), gan.pixel_range)
-      for i in range(k)])
+  @jax.jit  # One program (op by op, each operation would compile on its own).
+  def step_batches(state, images):
+    return jnp.stack([
+        data.gather_batch(images, data.batch_indices(steps_lib.data_key(state),
+                                                     state.step * k + i, len(IMAGES),
+                                                     config.batch_size), gan.pixel_range)
+        for i in range(k)])
+
+  batches = step_batches(state, images)
   got, got_metrics = jax.jit(steps.batch_step)(state, batches if k > 1 else batches[0])
   # The same updates; two programs, so XLA may round (fuse) the pixel scaling
   # differently: equal to float32 rounding.
@@ -48,7 +52,7 @@ def test_batch_step_names_the_shape_it_expects():
   config = toolkit.tiny_config(model="toy_mlp", num_d_steps=2)
   gan = make_gan(config, (8, 8, 1))
   steps = steps_lib.make_steps(config, gan, len(IMAGES))
-  state = gan.init(jax.random.PRNGKey(0))
+  state = jax.jit(gan.init)(jax.random.PRNGKey(0))
   with pytest.raises(ValueError, match=r"takes the k real batches of one step, \[2, B"):
     steps.batch_step(state, jnp.zeros((8, 8, 8, 1)))
   with pytest.raises(ValueError, match=r"expects real \[2, 8, 8, 8, 1\]"):
@@ -71,7 +75,7 @@ def test_a_users_own_modules_train_without_sowing_anything():
   gan = state_lib.gan_from_modules(PlainG(), PlainD(), image_shape=(8, 8, 1),
                                    latent_dim=4, loss="hinge")
   steps = steps_lib.make_steps(Config(batch_size=8), gan, len(IMAGES))
-  state = gan.init(jax.random.PRNGKey(0))
+  state = jax.jit(gan.init)(jax.random.PRNGKey(0))
   for _ in range(3):
     state, metrics = jax.jit(steps.train_step)(state, jnp.asarray(IMAGES))
   assert int(state.step) == 3

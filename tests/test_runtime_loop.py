@@ -122,6 +122,7 @@ def test_malformed_data_dir_is_a_clear_error(tmp_path):
   assert not (tmp_path / "w").exists()
 
 
+@pytest.mark.xdist_group("tensorflow")  # Imports TensorFlow: see test_data.py.
 def test_offline_tfds_download_failure_points_to_data_dir(tmp_path, monkeypatch):
   pytest.importorskip("tensorflow_datasets")
   monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))  # Nothing prepared here.
@@ -250,6 +251,7 @@ def test_crc32c_known_value():
   assert tb_events.crc32c(b"") == 0
 
 
+@pytest.mark.xdist_group("tensorflow")  # Imports TensorFlow: see test_data.py.
 def test_scalars_read_back_by_tensorflow(tmp_path):
   w = writers.MetricsWriter(str(tmp_path), resume_step=0)
   w.write(1, {"d_loss": 0.5, "g_loss": 1.25})
@@ -265,6 +267,7 @@ def test_scalars_read_back_by_tensorflow(tmp_path):
   assert all(e.wall_time > 1e9 for e in events)
 
 
+@pytest.mark.xdist_group("tensorflow")  # Imports TensorFlow: see test_data.py.
 def test_large_and_negative_steps_round_trip(tmp_path):
   w = tb_events.EventFileWriter(str(tmp_path))
   w.add_scalars(2**40 + 7, {"x": 1.0})
