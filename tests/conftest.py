@@ -30,6 +30,21 @@ def compilation_cache():
   yield
 
 
+@pytest.fixture(scope="session")
+def one_device_population(tmp_path_factory):
+  """(config, workdir, final state) of a 4-member population (test_sweep.SPECS) trained
+  2 steps on this process's one device: what the 8-fake-device and the two-process runs
+  are compared with (both tests are in the xdist group "devices", so one worker trains
+  it once)."""
+  from jaxgan.runtime import loop
+  from test_sweep import SPECS
+  root = tmp_path_factory.mktemp("one_device")
+  data_dir = toolkit.write_classes_folder(str(root / "classes"))
+  config = toolkit.tiny_config(data_dir, num_steps=2, sweep=SPECS)
+  workdir = str(root / "one")
+  return config, workdir, loop.run(config, workdir)
+
+
 # The modules whose tests run longest (subprocesses: several processes, 10-20 s each)
 # come first. xdist hands tests out in collection order, so the suite then ends on short
 # tests; in alphabetical order it ended on the two longest while the other worker idled.

@@ -3,7 +3,8 @@ trains like the same population on this process's one device.
 
 jax fixes its device count when it starts, so the 8-device run happens in a subprocess
 with XLA_FLAGS=--xla_force_host_platform_device_count=8; both go through the training
-loop (jaxgan.runtime.loop.run), which lays out the mesh from --mesh_shape.
+loop (jaxgan.runtime.loop.run), which lays out the mesh from --mesh_shape. The one-device
+run is conftest's `one_device_population`, shared with test_sweep_multihost.py.
 """
 
 from __future__ import annotations
@@ -16,10 +17,8 @@ import textwrap
 
 import pytest
 
-from jaxgan.runtime import loop
-
 import toolkit
-from test_sweep import SPECS, assert_trains_alike
+from test_sweep import assert_trains_alike
 
 SCRIPT = textwrap.dedent("""
   import json, sys
@@ -36,21 +35,19 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-def test_population_on_8_fake_devices_equals_1_device(tmp_path):
-  data_dir = toolkit.write_classes_folder(str(tmp_path / "classes"))
-  config = toolkit.tiny_config(data_dir, num_steps=2, sweep=SPECS)
-  many_dir, one_dir = str(tmp_path / "many"), str(tmp_path / "one")
+@pytest.mark.xdist_group("devices")
+def test_population_on_8_fake_devices_equals_1_device(one_device_population, tmp_path):
+  config, one_dir, one = one_device_population
+  many_dir = str(tmp_path / "many")
   many_config = dataclasses.replace(config, mesh_shape="4,2")
-  proc = subprocess.Popen(
+  proc = subprocess.run(
       [sys.executable, "-c", SCRIPT, json.dumps(dataclasses.asdict(many_config)),
        many_dir], cwd=toolkit.REPO,
       env=toolkit.subprocess_env(XLA_FLAGS="--xla_force_host_platform_device_count=8"),
-      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-  one = loop.run(config, one_dir)  # Meanwhile, here: 1 device.
-  out, err = proc.communicate(timeout=600)
-  assert proc.returncode == 0, err[-3000:]
+      capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr[-3000:]
   # Members really are spread: each of the 8 devices holds one member's slice.
-  [shards] = [json.loads(line.split(" ", 1)[1]) for line in out.splitlines()
+  [shards] = [json.loads(line.split(" ", 1)[1]) for line in proc.stdout.splitlines()
               if line.startswith("SHARDS ")]
   assert shards == {"devices": 8, "members_per_shard": 1}
   assert_trains_alike(toolkit.restore_checkpoint(many_dir, one, 2), one)
