@@ -55,7 +55,7 @@ LONG_FIRST = ("test_sweep_multihost.py", "test_sweep_devices.py",
 
 def pytest_collection_modifyitems(items):
   def rank(item):
-    name = os.path.basename(str(item.fspath))
+    name = item.path.name
     return LONG_FIRST.index(name) if name in LONG_FIRST else len(LONG_FIRST)
   items.sort(key=rank)  # Stable: each module keeps its own order.
 
