@@ -58,4 +58,3 @@ def pytest_collection_modifyitems(items):
     name = item.path.name
     return LONG_FIRST.index(name) if name in LONG_FIRST else len(LONG_FIRST)
   items.sort(key=rank)  # Stable: each module keeps its own order.
-
