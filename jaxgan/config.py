@@ -14,7 +14,10 @@ Command-line rule: a flag overrides any earlier setting of it, flagfiles include
 in two units: whichever of them comes last on the command line (flagfiles expanded in
 place) decides it, and the other is set to 0. So
 `--flagfile=experiments/mnist.flags --num_steps=30` trains 30 steps even though the
-flagfile says `--num_epochs=200`.
+flagfile says `--num_epochs=200`. A length given there is a value, not "unset": if the
+deciding one is 0 or negative the command line is refused (ConfigError), so
+`--flagfile=experiments/mnist.flags --num_steps=0` does not train the flagfile's 200
+epochs.
 """
 
 from __future__ import annotations
@@ -496,7 +499,8 @@ def from_flags(flag_values: Any, argv: Sequence[str] | None = None) -> Config:
   """Builds a Config from parsed absl flags whose names equal the field names.
 
   argv: the command line the flags were parsed from; with it, the run-length rule of
-  the module docstring resolves --num_steps against --num_epochs.
+  the module docstring resolves --num_steps against --num_epochs, and a deciding length
+  of 0 or less raises ConfigError naming the flag.
   """
   kwargs = {}
   for field in dataclasses.fields(Config):
@@ -504,9 +508,18 @@ def from_flags(flag_values: Any, argv: Sequence[str] | None = None) -> Config:
       kwargs[field.name] = flag_values[field.name].value
   if kwargs.get("sweep") is not None:
     kwargs["sweep"] = tuple(kwargs["sweep"])  # A multi-string flag gives a list.
-  if argv is not None and kwargs.get("num_steps") and kwargs.get("num_epochs"):
+  if argv is not None and all(name in kwargs for name in RUN_LENGTH):
     winner = last_given(argv, RUN_LENGTH, flag_values)
     if winner is not None:
+      # A length typed on the command line is a value, never "unset": were 0 read as
+      # unset, `--flagfile=F --num_steps=0` would train F's --num_epochs.
+      value = kwargs[winner]
+      if not value > 0:  # Also refuses NaN.
+        unit = "steps" if winner == "num_steps" else "epochs"
+        raise ConfigError(
+            f"--{winner}={value!r} is invalid: expected a positive number of {unit} "
+            "(the later of --num_steps and --num_epochs on the command line sets the "
+            "run's length).")
       loser = RUN_LENGTH[1 - RUN_LENGTH.index(winner)]
       kwargs[loser] = type(getattr(Config(), loser))(0)
   return Config(**kwargs)

@@ -113,6 +113,34 @@ def test_the_later_of_num_steps_and_num_epochs_wins(tiny_idx_dir, tmp_path, caps
   assert [r["step"] for r in toolkit.read_metrics(str(workdir))] == [2]
 
 
+# Every flag that is a length (of the run, of a step, of a dispatch, of G's unroll) given
+# as 0 or negative after a flagfile that sets the run's length. 0 means "off" for
+# --unroll_steps (and for the schedules --log_every, --eval_every, ...), so only its
+# negative value is a bad length.
+@pytest.mark.parametrize("flag, message", [
+    ("--num_steps=0", "--num_steps=0 is invalid: expected a positive number of steps"),
+    ("--num_steps=-3", "--num_steps=-3 is invalid: expected a positive number of steps"),
+    ("--num_epochs=0", "--num_epochs=0.0 is invalid: expected a positive number of "
+     "epochs"),
+    ("--num_epochs=-0.5", "--num_epochs=-0.5 is invalid: expected a positive number of "
+     "epochs"),
+    ("--num_d_steps=0", "--num_d_steps=0 is invalid: expected an integer >= 1"),
+    ("--num_d_steps=-1", "--num_d_steps=-1 is invalid: expected an integer >= 1"),
+    ("--steps_per_call=0", "--steps_per_call=0 is invalid: expected an integer >= 1"),
+    ("--unroll_steps=-1", "--unroll_steps=-1 is invalid: expected an integer >= 0"),
+])
+def test_a_length_of_zero_or_less_after_a_flagfile_is_refused(flag, message, tiny_idx_dir,
+                                                               tmp_path, capsys):
+  # mnist.flags sets --num_epochs=200: a 0 typed after it is a value, not "unset".
+  workdir = tmp_path / "run"
+  code, err = toolkit.run_main_in_process(
+      [f"--flagfile={MNIST_FLAGS}", flag, f"--data_dir={tiny_idx_dir}",
+       f"--workdir={workdir}"], capsys)
+  assert code == EXIT_USAGE, err[-3000:]
+  assert err.startswith(f"jaxgan: error: {message}") and err.count("\n") == 1, err
+  assert not workdir.exists()
+
+
 def test_helpshort_lists_the_training_flags():
   result = toolkit.run_command([sys.executable, "-m", "jaxgan.main", "--helpshort"],
                                timeout=120)

@@ -112,7 +112,9 @@ def test_from_flags_round_trips_a_config():
                   num_steps=12, lr_d=3e-4, feature_matching=True, d_norm="layer",
                   noise="uniform", seed=5, sweep=("seed=0,1", "lr_g=1e-4,2e-4"),
                   eval_parzen=False, mesh_shape="2,1")
-  argv = ["prog", *toolkit.config_flags(config)]
+  # One run length on the command line: a later --num_epochs=0.0 would decide it, and
+  # is refused (test_a_deciding_length_of_zero_is_refused_an_overridden_one_is_not).
+  argv = ["prog", *(f for f in toolkit.config_flags(config) if f != "--num_epochs=0.0")]
   assert config_lib.from_flags(parsed_flags(argv), argv) == config
   assert config_lib.from_flags(parsed_flags(argv)) == config
   assert config_lib.from_flags(parsed_flags(["prog"])) == Config()
@@ -131,6 +133,16 @@ def test_later_num_epochs_overrides_an_earlier_num_steps():
   config = config_lib.from_flags(parsed_flags(argv), argv)
   assert (config.num_epochs, config.num_steps) == (2.0, 0)
   assert type(config.num_steps) is int
+
+
+def test_a_deciding_length_of_zero_is_refused_an_overridden_one_is_not():
+  # 0 is a value when it decides the length, and harmless when a later length overrides.
+  argv = ["prog", "--num_epochs=2", "--num_steps=0"]
+  with pytest.raises(ConfigError, match=r"^--num_steps=0 is invalid: expected a "
+                     "positive number of steps"):
+    config_lib.from_flags(parsed_flags(argv), argv)
+  argv = ["prog", "--num_steps=0", "--num_epochs=2"]
+  assert config_lib.from_flags(parsed_flags(argv), argv).num_epochs == 2.0
 
 
 def test_without_the_command_line_both_run_lengths_are_a_config_error():
