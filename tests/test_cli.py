@@ -141,12 +141,48 @@ def test_a_length_of_zero_or_less_after_a_flagfile_is_refused(flag, message, tin
   assert not workdir.exists()
 
 
-def test_helpshort_lists_the_training_flags():
-  result = toolkit.run_command([sys.executable, "-m", "jaxgan.main", "--helpshort"],
-                               timeout=120)
+def imported_modules(importtime_stderr: str) -> set[str]:
+  """The modules a `python -X importtime` run imported (the last column of its lines)."""
+  return {line.rsplit("|", 1)[1].strip() for line in importtime_stderr.splitlines()
+          if line.startswith("import time:") and "|" in line}
+
+
+def test_helpshort_lists_the_training_flags_without_importing_jax():
+  # The flag parser answers before jax (seconds to import) is loaded.
+  result = toolkit.run_command(
+      [sys.executable, "-X", "importtime", "-m", "jaxgan.main", "--helpshort"],
+      timeout=120)
   assert result.returncode in (0, 1), result.stderr[-2000:]  # absl's help exits 1.
   assert "--num_steps:" in result.stdout and "--workdir:" in result.stdout
   assert "Traceback" not in result.stderr
+  imported = imported_modules(result.stderr)
+  assert "jaxgan.cli.main" in imported  # The output is the one parsed.
+  assert not {"jax", "flax"} & imported
+
+
+def test_import_jaxgan_and_its_config_import_no_jax():
+  result = toolkit.run_command([sys.executable, "-c", (
+      "import sys, jaxgan\n"
+      "assert 'jax' not in sys.modules, 'import jaxgan'\n"
+      "jaxgan.Config(num_steps=1)\n"
+      "assert 'jax' not in sys.modules, 'jaxgan.Config'\n")], timeout=60)
+  assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_the_public_names_resolve_lazily_to_their_modules():
+  import jaxgan
+  from jaxgan import config, data, state, steps
+  assert set(dir(jaxgan)) == set(jaxgan.__all__)
+  for name in jaxgan.__all__:
+    assert getattr(jaxgan, name) is not None, name
+  assert (jaxgan.make_steps, jaxgan.Steps, jaxgan.repeat_step) == (
+      steps.make_steps, steps.Steps, steps.repeat_step)
+  assert (jaxgan.GANState, jaxgan.GAN, jaxgan.make_gan, jaxgan.gan_from_modules) == (
+      state.GANState, state.GAN, state.make_gan, state.gan_from_modules)
+  assert (jaxgan.Config, jaxgan.load_dataset, jaxgan.data) == (
+      config.Config, data.load_dataset, data)
+  with pytest.raises(AttributeError, match="no attribute 'nope'"):
+    jaxgan.nope  # noqa: B018
 
 
 # --------------------------------------------------------------------------- evaluate
