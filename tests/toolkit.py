@@ -191,9 +191,13 @@ def subprocess_env(**extra: str) -> dict[str, str]:
 
 
 def config_flags(config: Config) -> list[str]:
-  """--name=value for every field of `config` (a repeated flag per --sweep value)."""
+  """--name=value for every field of `config` (a repeated flag per --sweep value), but
+  the run length left at 0 (unset): on a command line the later of --num_steps and
+  --num_epochs decides, and a 0 typed there is refused rather than read as unset."""
   out = []
   for k, v in dataclasses.asdict(config).items():
+    if k in ("num_steps", "num_epochs") and not v:
+      continue
     if isinstance(v, tuple):
       out += [f"--{k}={x}" for x in v]
     else:
