@@ -1,4 +1,5 @@
-"""The bench's PyTorch side (`python -m jaxgan.bench --torch=PYTHON`, benchmarks/torch_loops.py).
+"""The bench's PyTorch side (`python -m jaxgan.bench --torch=PYTHON`,
+jaxgan/benchmark/torch_loops.py) and how the rounds are combined (jaxgan.benchmark.compare).
 
 torch is no jaxgan requirement: the tests that run the loops need an interpreter that
 imports torch (JAXGAN_TORCH_PYTHON, else ../torch-venv/bin/python beside the checkout)
@@ -15,31 +16,49 @@ import numpy as np
 import pytest
 
 import toolkit
-from jaxgan.cli import bench
+from jaxgan.benchmark import cases, compare
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CANDIDATES = [os.environ.get("JAXGAN_TORCH_PYTHON", ""),
               os.path.join(os.path.dirname(ROOT), "torch-venv", "bin", "python")]
 TORCH_PYTHON = next((p for p in CANDIDATES if p and os.path.exists(p)
-                     and bench.torch_problem(p) is None), None)
+                     and compare.torch_problem(p) is None), None)
 needs_torch = pytest.mark.skipif(TORCH_PYTHON is None,
                                  reason="no interpreter that imports torch")
 
 
 def test_torch_problem_names_why():
-  assert bench.torch_problem("/nonexistent/python")
+  assert compare.torch_problem("/nonexistent/python")
   # This interpreter imports torch or not; either way the answer is a line or None.
-  problem = bench.torch_problem(sys.executable)
+  problem = compare.torch_problem(sys.executable)
   assert problem is None or isinstance(problem, str)
 
 
 def test_every_case_with_torch_loops_exists():
-  assert set(bench.TORCH_LOOPS) <= set(bench.CASES)
-  assert set(bench.SINGLE) <= set(bench.CASES) and set(bench.SINGLE.values()) <= set(
-      bench.CASES)
-  assert all("ring" in c for c in bench.CASES if c.startswith("ring"))
-  assert {"ring", "ring_pop8", "ring_pop32"} <= set(bench.CASES)
-  assert os.path.exists(bench.TORCH_SCRIPT)
+  assert set(cases.TORCH_LOOPS) <= set(cases.CASES)
+  assert set(cases.SINGLE) <= set(cases.CASES) and set(cases.SINGLE.values()) <= set(
+      cases.CASES)
+  assert all("ring" in c for c in cases.CASES if c.startswith("ring"))
+  assert {"ring", "ring_pop8", "ring_pop32"} <= set(cases.CASES)
+  loops = {loop for case_loops in cases.TORCH_LOOPS.values() for loop in case_loops}
+  assert set(cases.LOOPS_NEEDING_DATA) <= loops
+
+
+def test_the_torch_loops_ship_in_the_package_and_import_no_jaxgan():
+  # `pip install .` ships what is inside the package; the interpreter that runs the
+  # script has torch but need not have jaxgan or its requirements.
+  import ast
+
+  import jaxgan
+  package = os.path.dirname(os.path.abspath(jaxgan.__file__))
+  assert os.path.commonpath([package, compare.TORCH_SCRIPT]) == package
+  with open(compare.TORCH_SCRIPT) as f:
+    tree = ast.parse(f.read())
+  imported = {alias.name.split(".")[0] for node in ast.walk(tree)
+              if isinstance(node, ast.Import) for alias in node.names}
+  imported |= {node.module.split(".")[0] for node in ast.walk(tree)
+               if isinstance(node, ast.ImportFrom) and node.module}
+  assert "torch" in imported and "jaxgan" not in imported
 
 
 def _row(name, rate, gflop=1.0, **extra):
@@ -55,7 +74,7 @@ def test_combine_takes_medians_and_per_round_ratios():
       {"mlp": _row("mlp", 30.0, torch_runs={"tuned": {"error": "x"}}),
        "pop8": _row("pop8", 30.0)},
   ]
-  rows = {r["name"]: r for r in bench.combine(rounds, matmul=100.0)}
+  rows = {r["name"]: r for r in compare.combine(rounds, matmul=100.0)}
   assert rows["mlp"]["steps_per_s"] == 20.0
   # Ratios only from rounds where the loop ran: 10/5 and 20/5.
   assert rows["mlp"]["torch"]["tuned"]["ratio"] == 3.0
@@ -65,12 +84,12 @@ def test_combine_takes_medians_and_per_round_ratios():
 
 
 def test_combine_without_torch_has_no_torch_column():
-  rows = bench.combine([{"mlp": _row("mlp", 10.0)}, {"mlp": _row("mlp", 12.0)}], 100.0)
+  rows = compare.combine([{"mlp": _row("mlp", 10.0)}, {"mlp": _row("mlp", 12.0)}], 100.0)
   assert rows[0]["steps_per_s"] == 11.0 and "torch" not in rows[0]
 
 
 def _loop(loop: str, data_dir: str = "") -> dict:
-  out = subprocess.run([TORCH_PYTHON, bench.TORCH_SCRIPT, f"--loop={loop}",
+  out = subprocess.run([TORCH_PYTHON, compare.TORCH_SCRIPT, f"--loop={loop}",
                         f"--data_dir={data_dir}", "--steps=2", "--repeats=1", "--warmup=1",
                         "--threads=1", "--batch_size=8", "--memory_format=nchw"],
                        capture_output=True, text=True, timeout=300)
@@ -97,8 +116,8 @@ def test_torch_loops_run(loop, idx_dir):
 
 PARAM_COUNTS = """
 import json, sys
-sys.path.insert(0, {root!r})
-from benchmarks import torch_loops as t
+sys.path.insert(0, {script_dir!r})
+import torch_loops as t
 counts = {{}}
 for side, shape in ((28, (1, 28, 28)), (32, (3, 32, 32))):
   g, d = t.DCGANGenerator(shape), t.DCGANDiscriminator(shape)
@@ -124,7 +143,9 @@ def test_torch_models_have_jaxgan_layer_shapes():
 
   from jaxgan.config import Config
   from jaxgan.state import make_gan
-  out = subprocess.run([TORCH_PYTHON, "-c", PARAM_COUNTS.format(root=ROOT)],
+  out = subprocess.run(
+      [TORCH_PYTHON, "-c",
+       PARAM_COUNTS.format(script_dir=os.path.dirname(compare.TORCH_SCRIPT))],
                        capture_output=True, text=True, timeout=300)
   assert out.returncode == 0, out.stderr[-2000:]
   torch_shapes = json.loads(out.stdout)

@@ -246,6 +246,17 @@ def check_bench(stdout: str, profile_dir: str) -> None:
     assert os.path.isdir(os.path.join(profile_dir, "mlp", sub, "plugins", "profile"))
 
 
+def test_bench_helpshort_lists_its_flags_without_importing_jax():
+  result = toolkit.run_command(
+      [sys.executable, "-X", "importtime", "-m", "jaxgan.bench", "--helpshort"],
+      timeout=120)
+  assert result.returncode in (0, 1), result.stderr[-2000:]  # absl's help exits 1.
+  for flag in ("--cases:", "--torch:", "--rounds:", "--profile_dir:"):
+    assert flag in result.stdout, flag
+  imported = imported_modules(result.stderr)
+  assert "jaxgan.cli.bench" in imported and not {"jax", "flax"} & imported
+
+
 @pytest.mark.parametrize("flag, message", [
     ("--cases=nope", "--cases: unknown ['nope']"),
     ("--repeats=0", "--repeats=0: expected an integer >= 1"),

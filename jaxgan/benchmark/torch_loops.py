@@ -1,9 +1,12 @@
 r"""PyTorch reference loops for `python -m jaxgan.bench --torch=PYTHON`.
 
 Run with the interpreter of an environment that has torch (torch is not a jaxgan
-requirement; `python3 -m venv ../torch-venv && ../torch-venv/bin/pip install torch`):
+requirement; `python3 -m venv ../torch-venv && ../torch-venv/bin/pip install torch`).
+A standalone script: it imports no jaxgan (that interpreter need not have jaxgan's
+requirements), and it ships inside the package so an installed jaxgan finds it by its
+own path (jaxgan.benchmark.compare.TORCH_SCRIPT):
 
-    ../torch-venv/bin/python benchmarks/torch_loops.py --loop=published \
+    ../torch-venv/bin/python jaxgan/benchmark/torch_loops.py --loop=published \
         --data_dir=/usr/share/datasets/fashion-mnist --steps=200 --repeats=5
 
 Prints one JSON line: {"loop", "it_per_s" (median over the repeats), "it_per_s_repeats",
