@@ -125,6 +125,165 @@ def test_minibatch_disc_and_batchnorm_d_are_what_couples_a_batch():
   assert not models.MODELS["dcgan"].couples_batch(models.ModelOptions(d_norm="layer"))
 
 
+# ------------------------------------------------------------- mlp = PyTorch-GAN gan.py
+# gan.py's networks as torch computes them, transcribed into float64 NumPy (CI has no
+# torch; tests/test_bench_torch.py compares parameter shapes with torch itself when an
+# interpreter with torch is there):
+#   block(i, o, normalize=True): nn.Linear(i, o), [nn.BatchNorm1d(o, 0.8)], LeakyReLU(0.2)
+#   G: block(100, 128, normalize=False), block(128, 256), block(256, 512),
+#      block(512, 1024), nn.Linear(1024, 784), Tanh
+#   D: nn.Linear(784, 512), LeakyReLU(0.2), nn.Linear(512, 256), LeakyReLU(0.2),
+#      nn.Linear(256, 1), Sigmoid
+# nn.BatchNorm1d(o, 0.8) passes 0.8 as eps; momentum is torch's default 0.1. In training
+# it normalises with the batch's biased variance and updates
+#   running_mean <- 0.9 running_mean + 0.1 mean,
+#   running_var  <- 0.9 running_var  + 0.1 unbiased variance (ddof 1);
+# in eval mode it normalises with the running statistics.
+GAN_PY_EPS, GAN_PY_MOMENTUM, GAN_PY_SLOPE = 0.8, 0.1, 0.2
+
+
+def torch_linear_init_bound(fan_in: int) -> float:
+  """nn.Linear.reset_parameters: weight kaiming_uniform_(a=sqrt(5)), i.e. U(-b, b) with
+  b = gain * sqrt(3 / fan_in), gain = sqrt(2 / (1 + a^2)); bias U(-1/sqrt(fan_in), ...)."""
+  gain = np.sqrt(2.0 / (1.0 + 5.0))
+  weight_bound = gain * np.sqrt(3.0 / fan_in)
+  assert np.isclose(weight_bound, 1.0 / np.sqrt(fan_in))  # Weight and bias: one bound.
+  return weight_bound
+
+
+def torch_leaky_relu(x):
+  return np.where(x >= 0, x, GAN_PY_SLOPE * x)
+
+
+def torch_batchnorm1d(x, gamma, beta, running_mean, running_var, train: bool):
+  """(output, new running_mean, new running_var) of nn.BatchNorm1d(F, 0.8) on [B, F]."""
+  if not train:
+    return ((x - running_mean) / np.sqrt(running_var + GAN_PY_EPS) * gamma + beta,
+            running_mean, running_var)
+  mean, var, unbiased = x.mean(0), x.var(0), x.var(0, ddof=1)
+  m = GAN_PY_MOMENTUM
+  return ((x - mean) / np.sqrt(var + GAN_PY_EPS) * gamma + beta,
+          (1 - m) * running_mean + m * mean, (1 - m) * running_var + m * unbiased)
+
+
+def gan_py_generator(z, linears, norms, train: bool):
+  """gan.py's Generator.forward. linears: [(weight [out, in], bias)] x 5; norms:
+  [(gamma, beta, running_mean, running_var)] for blocks 2-4. Returns (img, new norms)."""
+  x, new_norms = z, []
+  for i, (w, b) in enumerate(linears[:-1]):
+    x = x @ w.T + b
+    if i > 0:  # block(latent_dim, 128, normalize=False): none on the first block.
+      gamma, beta, rm, rv = norms[i - 1]
+      x, rm, rv = torch_batchnorm1d(x, gamma, beta, rm, rv, train)
+      new_norms.append((gamma, beta, rm, rv))
+    x = torch_leaky_relu(x)
+  w, b = linears[-1]
+  return np.tanh(x @ w.T + b), new_norms
+
+
+def gan_py_discriminator(img, linears):
+  """gan.py's Discriminator.forward: the validity (probability) of each image."""
+  x = img.reshape(img.shape[0], -1)
+  for w, b in linears[:-1]:
+    x = torch_leaky_relu(x @ w.T + b)
+  w, b = linears[-1]
+  return 1.0 / (1.0 + np.exp(-(x @ w.T + b)[:, 0]))
+
+
+def as_torch_linears(params, count: int):
+  """jaxgan's TorchLinear_i (kernel [in, out]) as torch's (weight [out, in], bias)."""
+  return [(np.asarray(params[f"TorchLinear_{i}"]["kernel"], np.float64).T,
+           np.asarray(params[f"TorchLinear_{i}"]["bias"], np.float64))
+          for i in range(count)]
+
+
+@pytest.fixture(scope="module")
+def gan_py_nets():
+  """gan.py's G and D at full size (latent 100, 28x28x1) as jaxgan's mlp builds them,
+  initialised as a run initialises them."""
+  gan = make_gan(Config(model="mlp", latent_dim=100, num_steps=1).validate(), (28, 28, 1))
+  g, d = gan.generator, gan.discriminator
+  assert isinstance(g, models.MLPGenerator) and isinstance(d, models.MLPDiscriminator)
+  g_vars, d_vars = run_once(
+      lambda k: (g.init(k, jnp.zeros((2, 100)), train=False),
+                 d.init(jax.random.fold_in(k, 1), jnp.zeros((2, 28, 28, 1)), train=False)),
+      jax.random.PRNGKey(0))
+  return g, d, toolkit.host_tree(g_vars), toolkit.host_tree(d_vars)
+
+
+def test_mlp_layers_are_gan_pys_with_torchs_linear_init(gan_py_nets):
+  _, _, g_vars, d_vars = gan_py_nets
+  g_params, d_params = g_vars["params"], d_vars["params"]
+  widths = {"g": [100, 128, 256, 512, 1024, 784], "d": [784, 512, 256, 1]}
+  # BatchNorm after G's layers 2, 3 and 4 only (its width is the layer's output's).
+  assert sorted(g_params) == sorted([f"TorchLinear_{i}" for i in range(5)]
+                                    + [f"BatchNorm_{i}" for i in range(3)])
+  assert [g_params[f"BatchNorm_{i}"]["scale"].shape for i in range(3)] == [
+      (256,), (512,), (1024,)]
+  assert sorted(g_vars["batch_stats"]) == [f"BatchNorm_{i}" for i in range(3)]
+  assert sorted(d_params) == [f"TorchLinear_{i}" for i in range(3)]
+  for params, sizes in ((g_params, widths["g"]), (d_params, widths["d"])):
+    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+      layer = params[f"TorchLinear_{i}"]
+      assert layer["kernel"].shape == (fan_in, fan_out)
+      bound = torch_linear_init_bound(fan_in)
+      for name in ("kernel", "bias"):
+        x = np.asarray(layer[name], np.float64).ravel()
+        n = x.size
+        where = f"TorchLinear_{i}/{name} (fan_in {fan_in})"
+        assert np.abs(x).max() <= bound, where
+        if n < 100:  # D's last bias has 1 value: only its bound says anything.
+          continue
+        # U(-b, b): |x| reaches within 20/n of b (failing with probability e^-20), its
+        # std is b/sqrt(3) (to 6 standard errors of a sample std), its mean 0.
+        assert np.abs(x).max() >= bound * (1 - 20 / n), where
+        assert x.std() == pytest.approx(bound / np.sqrt(3), rel=2.7 / np.sqrt(n)), where
+        assert abs(x.mean()) < 6 * bound / np.sqrt(3 * n), where
+
+
+def test_mlp_forward_passes_and_batchnorm_statistics_are_gan_pys(gan_py_nets):
+  g, d, g_vars, d_vars = gan_py_nets
+  rng = np.random.default_rng(0)
+  # BatchNorm's affine parameters and running statistics away from their init (1, 0;
+  # 0, 1), so each enters the comparison.
+  g_vars = jax.tree_util.tree_map(np.copy, g_vars)
+  for i, width in enumerate((256, 512, 1024)):
+    g_vars["params"][f"BatchNorm_{i}"] = {
+        "scale": rng.uniform(0.5, 1.5, width).astype(np.float32),
+        "bias": rng.normal(0, 0.3, width).astype(np.float32)}
+    g_vars["batch_stats"][f"BatchNorm_{i}"] = {
+        "mean": rng.normal(0, 0.2, width).astype(np.float32),
+        "var": rng.uniform(0.05, 0.5, width).astype(np.float32)}
+  z = rng.normal(size=(16, 100)).astype(np.float32)
+
+  def passes(g_vars, d_vars, z):  # One program for the three passes.
+    train, mutated = g.apply(g_vars, z, train=True, mutable=["batch_stats"])
+    sample = g.apply(g_vars, z, train=False)
+    return train, mutated["batch_stats"], sample, d.apply(d_vars, train, train=True)
+
+  train_img, new_stats, eval_img, logits = toolkit.host_tree(
+      run_once(passes, g_vars, d_vars, z))
+  linears = as_torch_linears(g_vars["params"], 5)
+  norms = [tuple(np.asarray(v, np.float64) for v in (
+      g_vars["params"][f"BatchNorm_{i}"]["scale"], g_vars["params"][f"BatchNorm_{i}"]["bias"],
+      g_vars["batch_stats"][f"BatchNorm_{i}"]["mean"],
+      g_vars["batch_stats"][f"BatchNorm_{i}"]["var"])) for i in range(3)]
+  z64 = z.astype(np.float64)
+  want_train, want_norms = gan_py_generator(z64, linears, norms, train=True)
+  np.testing.assert_allclose(train_img.reshape(16, 784), want_train, rtol=0, atol=2e-5)
+  for i, (_, _, want_mean, want_var) in enumerate(want_norms):
+    got = new_stats[f"BatchNorm_{i}"]
+    np.testing.assert_allclose(got["mean"], want_mean, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got["var"], want_var, rtol=1e-5)
+  want_eval, _ = gan_py_generator(z64, linears, norms, train=False)
+  np.testing.assert_allclose(eval_img.reshape(16, 784), want_eval, rtol=0, atol=2e-5)
+  # D's logits are gan.py's Sigmoid input: the same validity.
+  want_validity = gan_py_discriminator(train_img.astype(np.float64),
+                                       as_torch_linears(d_vars["params"], 3))
+  np.testing.assert_allclose(1 / (1 + np.exp(-logits.astype(np.float64))), want_validity,
+                             rtol=1e-5)
+
+
 # ---------------------------------------------------------------- DCGAN
 @pytest.mark.parametrize("shape,base,stages", [((28, 28, 1), 7, 2), ((32, 32, 3), 4, 3)])
 def test_dcgan_output_shapes(shape, base, stages):
