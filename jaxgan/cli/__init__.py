@@ -1,2 +1,3 @@
-"""The command-line programs: flags -> Config -> library/runtime. Each is run as
-`python -m jaxgan.<name>` through a shim of that name in the package root."""
+"""The command-line programs: flags -> Config -> library/runtime (the bench's measuring
+code: jaxgan.benchmark). Each is run as `python -m jaxgan.<name>` through a shim of that
+name in the package root."""
