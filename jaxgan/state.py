@@ -176,7 +176,7 @@ def gan_from_modules(generator: nn.Module, discriminator: nn.Module, *,
                      d_tx: optax.GradientTransformation | None = None,
                      loss: str | losses.Loss | tuple[Callable, Callable] = "non_saturating",
                      noise: str = "normal", pixel_range: tuple[float, float] = (-1.0, 1.0),
-                     num_classes: int = 0, g_ema: bool = False) -> GAN:
+                     num_classes: int = 0, g_ema: bool = False, pack: int = 1) -> GAN:
   """A GAN of your own Flax modules, for jaxgan.steps.make_steps.
 
   The modules' contract is all that is required of them:
@@ -196,7 +196,11 @@ def gan_from_modules(generator: nn.Module, discriminator: nn.Module, *,
       `(d_loss(real_logits, fake_logits), g_loss(fake_logits))` to minimise (then the
       d_real/d_fake metrics report D's raw outputs).
     noise: 'normal' or 'uniform' z; pixel_range: the range real data is scaled to.
-    g_ema: keep an exponential moving average of G (Config.g_ema_decay sets the decay).
+    g_ema: keep an exponential moving average of G in the state; the Config given to
+      make_steps then sets its decay (Config.g_ema_decay > 0), and make_steps refuses a
+      Config whose decay says otherwise.
+    pack: PacGAN's m: D takes m samples concatenated channel-wise (its input has m*C
+      channels); make_steps refuses a Config whose pack differs.
   Returns:
     GAN.
   """
@@ -214,7 +218,7 @@ def gan_from_modules(generator: nn.Module, discriminator: nn.Module, *,
   return GAN(generator=generator, discriminator=discriminator, g_tx=g_tx, d_tx=d_tx,
              loss=loss, noise=noise, pixel_range=tuple(pixel_range),
              latent_dim=int(latent_dim), image_shape=tuple(image_shape), g_ema=g_ema,
-             num_classes=num_classes)
+             num_classes=num_classes, pack=int(pack))
 
 
 def named_leaves(tree) -> dict[str, object]:

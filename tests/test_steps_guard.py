@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from jaxgan import steps as steps_lib
+from jaxgan.steps import gate as gate_lib
 from jaxgan.runtime.compile import initial_state
 from jaxgan.state import make_gan
 
@@ -23,20 +24,20 @@ def build(monkeypatch=None, poison: tuple[str, str] | None = None, model: str = 
   whose G has BatchNorm, or the smaller toy_mlp); `poison` = (network, part) makes that
   network's guarded update see NaN in `part` (loss, gradients, BatchNorm statistics)."""
   if poison is not None:
-    real_apply = steps_lib._apply_updates
+    real_propose = gate_lib.propose_update
     who, part = poison
 
-    def apply_updates(net, grads, tx, batch_stats, gate=None, name="", loss=None):
-      if gate is not None and name == who:
+    def propose_update(net, grads, tx, batch_stats, gate, name, loss):
+      if isinstance(gate, steps_lib.Gate) and name == who:
         if part == "loss":
           loss = loss + jnp.nan
         elif part == "gradients":
           grads = jax.tree_util.tree_map(lambda g: g * jnp.inf, grads)
         else:
           batch_stats = jax.tree_util.tree_map(lambda x: x + jnp.nan, batch_stats)
-      return real_apply(net, grads, tx, batch_stats, gate, name, loss)
+      return real_propose(net, grads, tx, batch_stats, gate, name, loss)
 
-    monkeypatch.setattr(steps_lib, "_apply_updates", apply_updates)
+    monkeypatch.setattr(gate_lib, "propose_update", propose_update)
   config = toolkit.tiny_config(batch_size=8, model=model).validate()
   gan = toolkit.shrink(make_gan(config, (8, 8, 1)))
   steps = steps_lib.make_steps(config, gan, len(IMAGES))

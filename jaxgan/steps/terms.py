@@ -1,0 +1,245 @@
+"""The objectives, as parts: D's loss plus its terms, D's constraints, G's objective plus
+its terms, and the D that G plays against (the current one, or unrolled).
+
+Registries (name -> builder). A builder `builder(settings, gan)` returns the part when it
+applies to the run (settings: jaxgan.steps.settings.StepSettings, whose `config` is the
+whole Config) and None otherwise; `make_steps` collects what applies and never branches
+on a variant:
+  * D_TERMS, `@d_term(name, stream)`: `term(ctx: DTermContext) -> (scalar, metrics)`,
+    added to D's loss (a regularizer: the gradient penalty, R1, ...);
+  * D_CONSTRAINTS, `@d_constraint(name)`: `constrain(d_params) -> d_params`, applied
+    before each of D's updates (WGAN's clipping);
+  * G_TERMS, `@g_term(name, stream)`: `term(ctx: GTermContext) -> (scalar, metrics)`,
+    added to G's objective;
+  * G_OBJECTIVES ('adversarial' or 'feature_matching') and G_ADVERSARIES ('current' or
+    'unrolled') are chosen by name from the settings.
+A term that draws random numbers gets its own key: fold_in(the objective's term key,
+stream); stream 0 takes the term key as it is (the gradient penalty, registered first).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxgan import losses
+from jaxgan.state import GAN, NetState
+from jaxgan.steps.nets import DOut, Nets
+
+Array = jax.Array
+Metrics = dict[str, Array]
+
+
+class DTermContext(NamedTuple):
+  """What a D term sees in D's objective. batch_stats: D's statistics before the step's
+  passes; real_out/fake_out: D's passes on the real and fake batch (their logits carry
+  the gradient to d_params)."""
+
+  d_params: Any
+  batch_stats: Any
+  real: Array
+  fake: Array
+  labels: Array | None
+  real_out: DOut
+  fake_out: DOut
+  key: Array
+  nets: Nets
+  hp: losses.LossHParams
+
+
+class GTermContext(NamedTuple):
+  """What a G term sees in G's objective: G's parameters, the fakes D judged (they carry
+  the gradient to g_params), D's pass on them, the step's real batch (or None)."""
+
+  g_params: Any
+  fake: Array
+  fake_out: DOut
+  real: Array | None
+  labels: Array | None
+  key: Array
+  nets: Nets
+
+
+D_TERMS: dict[str, tuple[int, Callable]] = {}
+G_TERMS: dict[str, tuple[int, Callable]] = {}
+D_CONSTRAINTS: dict[str, Callable] = {}
+
+
+def _registrar(registry: dict, name: str, entry_of: Callable):
+  def register(builder):
+    if name in registry:
+      raise ValueError(f"{name!r} is already registered")
+    registry[name] = entry_of(builder)
+    return builder
+  return register
+
+
+def d_term(name: str, stream: int):
+  """Registers `builder(settings, gan) -> DTerm | None` (a decorator)."""
+  return _registrar(D_TERMS, name, lambda b: (stream, b))
+
+
+def g_term(name: str, stream: int):
+  """Registers `builder(settings, gan) -> GTerm | None` (a decorator)."""
+  return _registrar(G_TERMS, name, lambda b: (stream, b))
+
+
+def d_constraint(name: str):
+  """Registers `builder(settings, gan) -> (d_params -> d_params) | None`."""
+  return _registrar(D_CONSTRAINTS, name, lambda b: b)
+
+
+def active_terms(registry: dict, settings, gan: GAN) -> list[tuple[int, Callable]]:
+  """(stream, term) of every registered term that applies to the run."""
+  built = ((stream, builder(settings, gan)) for stream, builder in registry.values())
+  return [(stream, term) for stream, term in built if term is not None]
+
+
+def term_key(key: Array, stream: int) -> Array:
+  return key if stream == 0 else jax.random.fold_in(key, stream)
+
+
+def add_terms(value: Array, metrics: Metrics, terms, ctx) -> tuple[Array, Metrics]:
+  """value + the sum of the terms at ctx (each with its own key); their metrics."""
+  for stream, term in terms:
+    term_value, term_metrics = term(ctx._replace(key=term_key(ctx.key, stream)))
+    value = value + term_value
+    metrics = {**metrics, **term_metrics}
+  return value, metrics
+
+
+# --------------------------------------------------------------------------- D
+@d_term("gradient_penalty", stream=0)
+def gradient_penalty(settings, gan: GAN):
+  """WGAN-GP (Gulrajani et al. 2017): hp.gp_weight · E(‖∇D(x̂)‖ − 1)², with the loss's
+  penalty (losses.gradient_penalty); metric 'gp' (unweighted)."""
+  if gan.loss.d_penalty is None:
+    return None
+
+  def term(ctx: DTermContext):
+    drop_key, eps_key = jax.random.split(ctx.key)
+    penalty = gan.loss.d_penalty(
+        lambda x: ctx.nets.discriminate(ctx.d_params, ctx.batch_stats, x, drop_key,
+                                        ctx.labels).logits, ctx.real, ctx.fake, eps_key)
+    return ctx.hp.gp_weight * penalty, {"gp": penalty}
+  return term
+
+
+@d_constraint("clip")
+def clip(settings, gan: GAN):
+  """WGAN's critic is clipped to [-c, c] *before* each of its updates, as the authors'
+  code does (clamp_ at the top of each critic iteration): the G step then sees the
+  critic after its last update."""
+  if not gan.loss.clip_d:
+    return None
+  return lambda params: losses.clip_weights(params, settings.hp.clip_value)
+
+
+def make_d_constraint(settings, gan: GAN) -> Callable:
+  active = [c for c in (b(settings, gan) for b in D_CONSTRAINTS.values()) if c is not None]
+
+  def constrain(params):
+    for c in active:
+      params = c(params)
+    return params
+  return constrain
+
+
+def make_d_objective(settings, gan: GAN, nets: Nets) -> Callable:
+  """`d_objective(d_params, d, real, fake, key, labels) -> (d_loss, (metrics, real_out,
+  fake_out))`: the loss's d_loss on D's separate real and fake passes, plus D_TERMS.
+  metrics: d_loss, d_real, d_fake (loss.d_output of D's outputs) and the terms'."""
+  terms = active_terms(D_TERMS, settings, gan)
+
+  def d_objective(d_params, d: NetState, real, fake, key, labels):
+    real_key, fake_key, terms_key = jax.random.split(key, 3)
+    real_out = nets.discriminate(d_params, d.batch_stats, real, real_key, labels)
+    fake_out = nets.discriminate(d_params, real_out.batch_stats, fake, fake_key, labels)
+    metrics = {"d_real": jnp.mean(gan.loss.d_output(real_out.logits)),
+               "d_fake": jnp.mean(gan.loss.d_output(fake_out.logits))}
+    ctx = DTermContext(d_params, d.batch_stats, real, fake, labels, real_out, fake_out,
+                       terms_key, nets, settings.hp)
+    d_loss, metrics = add_terms(
+        gan.loss.d_loss(real_out.logits, fake_out.logits, settings.hp), metrics, terms,
+        ctx)
+    return d_loss, ({"d_loss": d_loss, **metrics}, real_out, fake_out)
+  return d_objective
+
+
+# --------------------------------------------------------------------------- G
+class GObjective(NamedTuple):
+  """target(nets, d, real, key, labels): what G's loss compares with, from the real
+  batch (None when nothing); loss(fake_out, target) -> scalar."""
+
+  target: Callable
+  loss: Callable
+
+
+def _adversarial(settings, gan: GAN) -> GObjective:
+  return GObjective(target=lambda nets, d, real, key, labels: None,
+                    loss=lambda fake_out, target: gan.loss.g_loss(fake_out.logits))
+
+
+def _feature_matching(settings, gan: GAN) -> GObjective:
+  """Salimans et al. 2016: G matches D's mean features on the real batch (D fixed)."""
+  def target(nets: Nets, d: NetState, real, key, labels):
+    return jax.lax.stop_gradient(
+        nets.discriminate(d.params, d.batch_stats, real, key, labels).features)
+  return GObjective(target=target, loss=lambda fake_out, target: (
+      losses.feature_matching_loss(target, fake_out.features)))
+
+
+G_OBJECTIVES = {"adversarial": _adversarial, "feature_matching": _feature_matching}
+
+
+def make_g_loss(settings, gan: GAN) -> tuple[GObjective, Callable]:
+  """(objective, g_loss): `g_loss(objective_value, ctx) -> (loss, metrics)` adds the
+  G_TERMS to the objective's value."""
+  name = "feature_matching" if settings.feature_matching else "adversarial"
+  objective = G_OBJECTIVES[name](settings, gan)
+  terms = active_terms(G_TERMS, settings, gan)
+
+  def g_loss(value: Array, ctx: GTermContext) -> tuple[Array, Metrics]:
+    return add_terms(value, {}, terms, ctx)
+  return objective, g_loss
+
+
+def _current(settings, gan: GAN, d_objective, d_constraint) -> Callable:
+  return lambda d, real, fake, key, labels: d.params
+
+
+def _unrolled(settings, gan: GAN, d_objective, d_constraint) -> Callable:
+  """Unrolled GAN (Metz et al. 2017, as the authors' demo code): G's loss is taken
+  against D after `unroll_steps` more of D's own optimizer steps on the same real and
+  fake batch, differentiated through those steps (the fakes are not stopped, so the
+  gradient reaches G through every unrolled update). D itself still takes only its
+  ordinary update."""
+  def unrolled_d(d: NetState, real, fake, key, labels):
+    if real is None:
+      raise ValueError("an unrolled G step needs the step's real batch (g_step's "
+                       "`real`)")
+
+    def update(carry, j):
+      params, opt_state = carry
+      params = d_constraint(params)
+      grads, _ = jax.grad(d_objective, has_aux=True)(
+          params, d, real, fake, jax.random.fold_in(key, j), labels)
+      updates, opt_state = gan.d_tx.update(grads, opt_state, params)
+      return (optax.apply_updates(params, updates), opt_state), None
+
+    (params, _), _ = jax.lax.scan(update, (d.params, d.opt_state),
+                                  jnp.arange(settings.unroll_steps))
+    return params
+  return unrolled_d
+
+
+G_ADVERSARIES = {"current": _current, "unrolled": _unrolled}
+
+
+def make_adversary(settings, gan: GAN, d_objective, d_constraint) -> Callable:
+  """`adversary(d, real, fake, key, labels) -> D's params` that G's loss is taken on."""
+  name = "unrolled" if settings.unroll_steps else "current"
+  return G_ADVERSARIES[name](settings, gan, d_objective, d_constraint)
