@@ -125,9 +125,21 @@ def test_malformed_data_dir_is_a_clear_error(tmp_path):
 @pytest.mark.xdist_group("tensorflow")  # Imports TensorFlow: see test_data.py.
 def test_offline_tfds_download_failure_points_to_data_dir(tmp_path, monkeypatch):
   pytest.importorskip("tensorflow_datasets")
+  import socket
   monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))  # Nothing prepared here.
+  # Offline whatever the machine: every name lookup and connection of this process
+  # fails (proxies included), so with internet the download fails all the same.
+  blocked = []
+
+  def offline(*args, **kwargs):
+    blocked.append(args[:1])
+    raise socket.gaierror(socket.EAI_NONAME, "network blocked by the test")
+
+  monkeypatch.setattr(socket, "getaddrinfo", offline)
+  monkeypatch.setattr(socket.socket, "connect", offline)
   with pytest.raises(DataError) as info:
     loop.run(Config(dataset="mnist", num_steps=1), str(tmp_path / "w"))
+  assert blocked  # The download was tried, and failed here.
   assert "could not download or prepare tfds dataset 'mnist'" in str(info.value)
   assert "--data_dir=" in str(info.value)
   assert not (tmp_path / "w").exists()
