@@ -9,12 +9,15 @@ import numpy as np
 import optax
 import pytest
 
+from jaxgan import data, steps as steps_lib
 from jaxgan.config import Config
 from jaxgan.runtime.compile import compile_once
+from jaxgan.steps import batches
 from jaxgan.state import make_gan
 from jaxgan.steps import make_steps, repeat_step
 
 import toolkit
+from test_steps import assert_updates_close
 
 TOY_SHAPE = (1, 1, 2)
 POINTS = np.random.default_rng(0).normal(size=(256,) + TOY_SHAPE).astype(np.float32)
@@ -59,19 +62,49 @@ def test_packing_feeds_d_m_samples_per_example_and_g_in_m_passes():
   assert state.d.params["Dense_0"]["kernel"].shape == (6, 8)
   new, metrics = run_once(fns.train_step, state, jnp.asarray(POINTS))
   assert all(np.isfinite(float(v)) for v in metrics.values())
-  # A packed real example holds samples i*B + b of the batch (B = 8).
-  real = jnp.asarray(POINTS[:24, 0, 0])  # [m*B, 2]
-  packed = jnp.concatenate(jnp.split(real, 3, axis=0), axis=-1)
-  np.testing.assert_array_equal(packed[5], np.concatenate([POINTS[5, 0, 0],
-                                                          POINTS[13, 0, 0],
-                                                          POINTS[21, 0, 0]]))
+  # A packed real example b holds samples b, B + b and 2B + b of the batch (B = 8).
+  real = POINTS[:24, 0, 0]  # [m*B, 2]
+  packed = np.asarray(batches.pack_batch(jnp.asarray(real), 3))
+  assert packed.shape == (8, 6)
+  for b in range(8):
+    np.testing.assert_array_equal(packed[b], [*real[b], *real[8 + b], *real[16 + b]])
   # batch_step with the m*B samples of one D update is the same step.
-  idx_state = state
-  from jaxgan import data, steps as steps_lib
-  idx = data.batch_indices(steps_lib.data_key(idx_state), 0, len(POINTS), 24)
+  idx = data.batch_indices(steps_lib.data_key(state), 0, len(POINTS), 24)
   batch = data.gather_batch(jnp.asarray(POINTS), idx, gan.pixel_range)
   got, _ = run_once(fns.batch_step, state, batch)
-  toolkit.assert_trees_close(got, new, rtol=1e-5)
+  assert_updates_close(got, new, state)
+
+
+def test_g_makes_the_m_packed_samples_in_m_passes_each_with_its_own_batchnorm_batch():
+  # PacGAN's code generates each of the m samples of a packed example in its own pass
+  # of G, so G's BatchNorm normalises each pass on its own batch (the mlp's G has one).
+  config = toolkit.tiny_config(pack=2, batch_size=8, num_steps=1).validate()
+  gan = toolkit.shrink(make_gan(config, (8, 8, 1)))
+  fns = make_steps(config, gan, 64)
+  state = jax.jit(gan.init)(jax.random.PRNGKey(0))
+  key = jax.random.PRNGKey(3)
+  new, _, fake = run_once(fns.g_step, state, key)
+
+  def by_hand(state):
+    z = gan.sample_noise(jax.random.split(key, 3)[0], 16)  # g_step's z key.
+
+    def g(z, stats):
+      return gan.generator.apply({"params": state.g.params, "batch_stats": stats}, z,
+                                 train=True, mutable=["batch_stats"])
+
+    first, stats = g(z[:8], state.g.batch_stats)
+    second, stats = g(z[8:], stats["batch_stats"])
+    one_pass = g(z, state.g.batch_stats)[0]
+    return (jnp.concatenate([first, second], -1), stats["batch_stats"],
+            jnp.concatenate([one_pass[:8], one_pass[8:]], -1))
+
+  want, stats, one_pass = run_once(by_hand, state)
+  assert fake.shape == (8, 8, 8, 2)  # [B, H, W, m*C]
+  np.testing.assert_allclose(fake, want, rtol=0, atol=1e-6)
+  # One pass over all m*B would normalise differently, visibly.
+  assert float(np.max(np.abs(np.asarray(fake) - np.asarray(one_pass)))) > 1e-2
+  # G's running statistics are those after its two passes, in order.
+  toolkit.assert_trees_close(new.g.batch_stats, stats, 1e-6)
 
 
 def test_packing_needs_an_unconditional_gan():
@@ -80,6 +113,37 @@ def test_packing_needs_an_unconditional_gan():
 
 
 # --------------------------------------------------------------------------- unrolled
+def unrolled_g_loss(gan, state, key, real, k: int, stopped: bool = False):
+  """By hand: g_loss(g_params) -> (G's loss against D after k Adam steps of D on (real,
+  fakes), the fakes). stopped: D's unrolled steps see stop_gradient(fakes), so G's
+  gradient does not flow through them (the variant the authors' code is not)."""
+  z_key, drop_key, _ = jax.random.split(key, 3)
+  unroll_key = jax.random.fold_in(drop_key, 1)
+
+  def g_loss(g_params):
+    variables = {"params": g_params, "batch_stats": state.g.batch_stats}
+    fakes = gan.generator.apply(variables, gan.sample_noise(z_key, 8), train=True,
+                                mutable=["batch_stats"])[0]
+    seen = jax.lax.stop_gradient(fakes) if stopped else fakes
+
+    def d_loss(params, j):
+      real_key, fake_key, _ = jax.random.split(jax.random.fold_in(unroll_key, j), 3)
+      d = lambda x, kk: gan.discriminator.apply({"params": params}, x, train=True,  # noqa: E731
+                                                rngs={"dropout": kk})
+      return gan.loss.d_loss(d(real, real_key), d(seen, fake_key))
+
+    params, opt_state = state.d.params, state.d.opt_state
+    for j in range(k):
+      updates, opt_state = gan.d_tx.update(jax.grad(d_loss)(params, j), opt_state,
+                                           params)
+      params = optax.apply_updates(params, updates)
+    logits = gan.discriminator.apply({"params": params}, fakes, train=True,
+                                     rngs={"dropout": drop_key})
+    return gan.loss.g_loss(logits), fakes
+
+  return g_loss
+
+
 @pytest.mark.parametrize("order", ["d_then_g", "simultaneous"])
 def test_the_unrolled_g_loss_is_taken_against_d_after_k_more_of_its_updates(order):
   k = 2
@@ -90,40 +154,40 @@ def test_the_unrolled_g_loss_is_taken_against_d_after_k_more_of_its_updates(orde
   _, metrics, fake = run_once(fns.g_step, state, key, real)
   # By hand: K Adam steps of D on (real, fake), then G's loss on D_K. (One jitted
   # function: op by op, each of its ~100 operations would compile on its own.)
-  def by_hand(state, key, real):
-    z_key, drop_key, _ = jax.random.split(key, 3)
-    unroll_key = jax.random.fold_in(drop_key, 1)
-    variables = {"params": state.g.params, "batch_stats": state.g.batch_stats}
-    fakes = gan.generator.apply(variables, gan.sample_noise(z_key, 8), train=True,
-                                mutable=["batch_stats"])[0]
-
-    def d_loss(params, j):
-      real_key, fake_key, _ = jax.random.split(jax.random.fold_in(unroll_key, j), 3)
-      d = lambda x, kk: gan.discriminator.apply({"params": params}, x, train=True,  # noqa: E731
-                                                rngs={"dropout": kk})
-      return gan.loss.d_loss(d(real, real_key), d(fakes, fake_key))
-
-    params, opt_state = state.d.params, state.d.opt_state
-    for j in range(k):
-      updates, opt_state = gan.d_tx.update(jax.grad(d_loss)(params, j), opt_state,
-                                           params)
-      params = optax.apply_updates(params, updates)
-    logits = gan.discriminator.apply({"params": params}, fakes, train=True,
-                                     rngs={"dropout": drop_key})
-    return fakes, gan.loss.g_loss(logits)
-
-  fakes, g_loss = run_once(by_hand, state, key, real)
+  g_loss, fakes = run_once(unrolled_g_loss(gan, state, key, real, k), state.g.params)
   np.testing.assert_allclose(fake, fakes, rtol=1e-6)
   assert float(metrics["g_loss"]) == pytest.approx(float(g_loss), rel=1e-5)
-  # The gradient flows through the unrolled updates: G moves differently than without.
-  _, _, plain = toy(update_order=order)
-  unrolled_g, _, _ = run_once(fns.g_step, state, key, real)
-  plain_g, _, _ = run_once(plain.g_step, state, key, real)
-  diff = jax.tree_util.tree_map(lambda a, b: float(np.max(np.abs(a - b))),
-                                toolkit.host_tree(unrolled_g.g.params),
-                                toolkit.host_tree(plain_g.g.params))
-  assert max(jax.tree_util.tree_leaves(diff)) > 0
   # A whole step composes with the update order.
   new, step_metrics = run_once(fns.train_step, state, jnp.asarray(POINTS))
   assert int(new.step) == 1
   assert all(np.isfinite(float(v)) for v in step_metrics.values())
+
+
+def test_gs_gradient_flows_through_the_unrolled_d_updates():
+  # G takes a plain SGD step of rate 1, so its update is minus its gradient, compared
+  # with the gradient of the hand-written unrolled loss, and with the gradient that
+  # stops at the unrolled updates. D's rate 1e-2 makes its unrolled steps move enough
+  # for the two to differ by ~35 % (at 2e-4, by 0.4 %), far beyond the tolerance.
+  k = 2
+  config, gan, _ = toy(unroll_steps=k, lr_d=1e-2)
+  gan = gan._replace(g_tx=optax.sgd(1.0))
+  fns = make_steps(config, gan, len(POINTS))
+  state = jax.jit(gan.init)(jax.random.PRNGKey(0))
+  real, key = jnp.asarray(POINTS[:8]), jax.random.PRNGKey(3)
+  new, _, _ = run_once(fns.g_step, state, key, real)
+
+  def gradients(params):
+    return tuple(jax.grad(lambda p: unrolled_g_loss(gan, state, key, real, k, stopped)(p)[0])(
+        params) for stopped in (False, True))
+
+  through, stopped = run_once(gradients, state.g.params)
+  minus = lambda tree: jax.tree_util.tree_map(lambda x: -np.asarray(x, np.float64),  # noqa: E731
+                                              toolkit.host_tree(tree))
+  assert_updates_close(new.g.params, jax.tree_util.tree_map(
+      lambda p, u: np.asarray(p, np.float64) + u, toolkit.host_tree(state.g.params),
+      minus(through)), state.g.params)
+  difference = max(float(np.max(np.abs(np.asarray(a) - np.asarray(b))) /
+                         np.max(np.abs(np.asarray(a))))
+                   for a, b in zip(jax.tree_util.tree_leaves(toolkit.host_tree(through)),
+                                   jax.tree_util.tree_leaves(toolkit.host_tree(stopped))))
+  assert difference > 0.1, difference
