@@ -7,10 +7,12 @@ log-probabilities are computed stably: log D = -softplus(-l), log(1 - D) = -soft
 Every loss is a `Loss`; both functions are *minimised*:
   d_loss(real_logits [B], fake_logits [B], hp=LossHParams()) -> scalar
   g_loss(fake_logits [B]) -> scalar
-plus what the step factory must add around them (resolved before tracing):
-  d_penalty: None, or `gradient_penalty`, weighted by hp.gp_weight (WGAN-GP);
-  clip_d: True when D's weights are clipped to [-hp.clip_value, hp.clip_value] after
-    every D update (WGAN);
+plus what the step's parts add around them (jaxgan.steps.terms, resolved before
+tracing):
+  d_penalty: None, or `gradient_penalty`, weighted by hp.gp_weight (WGAN-GP: the
+    'gradient_penalty' D term);
+  clip_d: True when D's weights are clipped to [-hp.clip_value, hp.clip_value] before
+    each of D's updates, as the WGAN authors' code does (the 'clip' D constraint);
   d_output: maps D's raw output to what the `d_real`/`d_fake` metrics report
     (the probability sigmoid(l) for cross-entropy losses, the raw score otherwise).
 
@@ -18,8 +20,8 @@ The cross-entropy D loss is halved, as in both PyTorch-GAN (`(real_loss + fake_l
 and the paper's code (AdversaryCost2). The other losses are written as their papers do.
 
 Hyperparameters enter through `LossHParams` (label smoothing, gradient-penalty weight,
-clip value). steps.py builds it from the Config as plain floats today; each field may
-equally be a traced array, so a sweep can vmap over them (see WORKSPACE.md).
+clip value). jaxgan.steps.loss_hparams builds it from the Config as plain floats today;
+each field may equally be a traced array, so a sweep can vmap over them.
 """
 
 from __future__ import annotations
