@@ -1,6 +1,8 @@
 """Pictures and error bars: sample grids (jaxgan/runtime/writers.py), the sweep plot and
 the mean ± std summary (jaxgan/sweep/plots.py, results.py), and `python -m jaxgan.plot`
-(jaxgan/cli/plot.py). The plots are checked to be written, not their pixels."""
+(jaxgan/cli/plot.py). A plot is checked by what its figure drew when it was saved (each
+panel's points, lines, error bars and bands: `figures_drawn`) and by the PNG written
+(its size, and pixels of the first series' colour)."""
 
 from __future__ import annotations
 
@@ -22,9 +24,61 @@ from jaxgan.sweep import plots, results
 import toolkit
 
 
-def assert_png(path: str, min_side: int = 200) -> None:
+# matplotlib's first colour (C0, #1f77b4): the first series of every plot.
+FIRST_COLOUR = (31, 119, 180)
+
+
+def assert_png(path: str, figure: dict) -> None:
+  """A PNG of the figure's size in which the first series is drawn (pixels of its
+  colour; a blank or unfinished figure has none)."""
   with Image.open(path) as img:
-    assert img.format == "PNG" and min(img.size) >= min_side, (path, img.size)
+    assert img.format == "PNG" and img.size == figure["size"], (path, img.size)
+    pixels = np.asarray(img.convert("RGB")).reshape(-1, 3)
+  assert np.sum(np.all(pixels == FIRST_COLOUR, axis=1)) >= 20, path
+
+
+def figures_drawn(monkeypatch) -> list[dict]:
+  """Records what every figure saved from now on drew, in saving order: its size in
+  pixels, its title and, for each visible panel (keyed by its title, else its y label),
+  the axis labels, its lines {label: [[x, y], ...]}, scatter points [(label,
+  [[x, y], ...])], error bars {label: (points, [half-height, ...])} and filled bands
+  [(y min, y max)]."""
+  from matplotlib.collections import PathCollection, PolyCollection
+  from matplotlib.container import ErrorbarContainer
+  from matplotlib.figure import Figure
+  drawn: list[dict] = []
+  real_savefig = Figure.savefig
+
+  def panel(ax) -> dict:
+    bars = {}
+    for c in ax.containers:
+      if isinstance(c, ErrorbarContainer):
+        (bar_lines,) = c.lines[2]
+        half = [float(seg[1, 1] - seg[0, 1]) / 2 for seg in bar_lines.get_segments()]
+        bars[c.get_label()] = (c.lines[0].get_xydata().tolist(), half)
+    return {
+        "xlabel": ax.get_xlabel(), "ylabel": ax.get_ylabel(),
+        "lines": {l.get_label(): l.get_xydata().tolist() for l in ax.get_lines()
+                  if not l.get_label().startswith("_")},
+        "points": [(c.get_label(), np.asarray(c.get_offsets()).tolist())
+                   for c in ax.collections if isinstance(c, PathCollection)],
+        "errorbars": bars,
+        "bands": [(float(c.get_paths()[0].vertices[:, 1].min()),
+                   float(c.get_paths()[0].vertices[:, 1].max()))
+                  for c in ax.collections if isinstance(c, PolyCollection)],
+    }
+
+  def savefig(fig, *args, **kwargs):
+    width, height = fig.get_size_inches() * fig.dpi
+    drawn.append({
+        "size": (int(round(width)), int(round(height))),
+        "title": fig._suptitle.get_text() if fig._suptitle else "",
+        "panels": {ax.get_title() or ax.get_ylabel(): panel(ax)
+                   for ax in fig.axes if ax.get_visible()}})
+    return real_savefig(fig, *args, **kwargs)
+
+  monkeypatch.setattr(Figure, "savefig", savefig)
+  return drawn
 
 
 # --------------------------------------------------------------------------- grids
@@ -81,18 +135,51 @@ def test_summary_without_a_seed_axis_is_over_all_members(tmp_path):
   assert open(path).read().splitlines()[0] == "metric,mean,std,n,healthy,diverged,min,max"
 
 
-def test_sweep_plot_draws_each_metric_against_each_swept_value(tmp_path):
+def test_sweep_plot_draws_each_metric_against_each_swept_value(tmp_path, monkeypatch):
   rows, _ = sweep_rows()
   metrics = results.headline_metrics(["g_loss", "eval/precision", "eval/fid"],
                                      "eval/fid")
   assert metrics == ["eval/fid", "eval/precision"]  # Quality metrics, the ranked first.
+  drawn = figures_drawn(monkeypatch)
   path = str(tmp_path / results.PLOT_PNG)
   plots.save_sweep_plot(path, rows, ["lr_d", "seed"], metrics, "test sweep")
-  assert_png(path)
+  [fig] = drawn
+  assert_png(path, fig)
+  assert fig["title"] == "test sweep"
+  assert list(fig["panels"]) == [f"{m} vs {n}" for m in metrics for n in ("lr_d", "seed")]
+  healthy = [r for r in rows if r["status"] == "ok"]  # Member 5 diverged.
+  for metric in metrics:
+    # Against lr_d: each healthy member at (its lr_d, its value), one series (the other
+    # swept name is the seed) with the mean ± std over its seeds at each lr_d, and the
+    # diverged member as a cross at its lr_d.
+    p = fig["panels"][f"{metric} vs lr_d"]
+    assert (p["xlabel"], p["ylabel"]) == ("lr_d (log scale)", metric)
+    [(label, points), (crossed, crosses)] = p["points"]
+    assert label == "members (each seed)"
+    assert sorted(map(tuple, points)) == sorted((r["lr_d"], r[metric]) for r in healthy)
+    assert crossed == "diverged / non-finite" and [x for x, _ in crosses] == [1e-3]
+    [(means, half_heights)] = p["errorbars"].values()
+    assert [x for x, _ in means] == [1e-4, 1e-3]
+    for (x, mean), half in zip(means, half_heights):
+      values = [r[metric] for r in healthy if r["lr_d"] == x]
+      assert mean == pytest.approx(np.mean(values))
+      assert half == pytest.approx(np.std(values, ddof=1))
+    # Against the seed: one series per lr_d, each with its mean as a line.
+    p = fig["panels"][f"{metric} vs seed"]
+    series = dict(p["points"][:2])
+    for lr in (1e-4, 1e-3):
+      group = [r for r in healthy if r["lr_d"] == lr]
+      assert series[f"lr_d={lr:g}"] == [[r["seed"], r[metric]] for r in group]
+      [(label, line)] = [(k, v) for k, v in p["lines"].items()
+                         if k.startswith(f"lr_d={lr:g}: mean ± std")]
+      assert line[0][1] == pytest.approx(np.mean([r[metric] for r in group]))
   # One swept value, training losses only (an unevaluated sweep).
   path = str(tmp_path / "losses.png")
   plots.save_sweep_plot(path, rows, ["seed"], results.headline_metrics(["g_loss"]))
-  assert_png(path)
+  assert_png(path, drawn[1])
+  [(label, points), (crossed, crosses)] = drawn[1]["panels"]["g_loss vs seed"]["points"]
+  assert sorted(map(tuple, points)) == sorted((r["seed"], r["g_loss"]) for r in healthy)
+  assert [x for x, _ in crosses] == [2]
 
 
 # --------------------------------------------------------------------------- jaxgan.plot
@@ -119,18 +206,39 @@ def training_records(member=None, tags=None):
   return out
 
 
-def test_plot_draws_losses_d_outputs_and_evaluation_of_a_run(tmp_path):
+def test_plot_draws_losses_d_outputs_and_evaluation_of_a_run(tmp_path, monkeypatch):
   workdir = str(tmp_path / "run")
-  write_metrics(workdir, training_records())
+  records = training_records()
+  write_metrics(workdir, records)
+  drawn = figures_drawn(monkeypatch)
   written = plot.draw(workdir)
   assert [os.path.basename(p) for p in written] == ["losses.png", "discriminator.png",
                                                     "eval.png"]
-  for path in written:
+  for path, fig in zip(written, drawn):
     assert os.path.dirname(path) == os.path.join(workdir, "plots")
-    assert_png(path)
+    assert_png(path, fig)
+
+  def curve(metric):
+    return [[r["step"], r[metric]] for r in records if metric in r]
+
+  # A single run: both losses in one panel, both D outputs in another, each curve the
+  # logged values at their steps.
+  losses, outputs, evaluation = (fig["panels"] for fig in drawn)
+  assert losses["loss"]["lines"] == {"D loss": curve("d_loss"), "G loss": curve("g_loss")}
+  assert outputs["mean output of D"]["lines"] == {
+      "D(x): real": curve("d_real"), "D(G(z)): generated": curve("d_fake")}
+  # Evaluation: a panel per logged metric; KID and IS with their std as a band.
+  assert list(evaluation) == ["FID", "KID", "Inception Score", "precision", "recall",
+                              "density", "coverage", "modes covered", "mode KL"]
+  assert evaluation["FID"]["lines"] == {"FID": curve("eval/fid")}
+  assert evaluation["Inception Score"]["lines"] == {
+      "Inception Score": curve("eval/inception_score")}
+  assert evaluation["KID"]["bands"] == [(9.0, 11.0)]  # 10 ± 1 at both steps.
+  assert evaluation["FID"]["bands"] == []
 
 
-def test_plot_of_a_sweep_draws_a_line_per_member_and_skips_divergence_records(tmp_path):
+def test_plot_of_a_sweep_draws_a_line_per_member_and_skips_divergence_records(
+    tmp_path, monkeypatch):
   workdir = str(tmp_path / "sweep")
   records = training_records(0, {"seed": 0}) + training_records(1, {"seed": 1})
   records.append({"step": 500, "member": 1, "seed": 1, "diverged": "d_loss",
@@ -141,13 +249,24 @@ def test_plot_of_a_sweep_draws_a_line_per_member_and_skips_divergence_records(tm
   series, labels = plot.read_series(os.path.join(workdir, "metrics.jsonl"))
   assert labels == {0: "member 0 (seed=0)", 1: "member 1 (seed=1)"}
   assert "seed" not in series[0] and len(series[1]["d_loss"]) == 10
+  drawn = figures_drawn(monkeypatch)
   written = plot.draw(workdir, str(tmp_path / "out"))
   assert sorted(os.listdir(tmp_path / "out")) == ["discriminator.png", "eval.png",
                                                   "losses.png", "modes.png"]
-  for path in written:
-    assert_png(path)
+  for path, fig in zip(written, drawn):
+    assert_png(path, fig)
+  figs = dict(zip((os.path.basename(p) for p in written), drawn))
 
+  def curve(member, metric):
+    return [[r["step"], r[metric]] for r in records
+            if r.get("member") == member and metric in r and "diverged" not in r]
 
+  # A panel per metric, a line per member labelled with its swept values.
+  for name, metric in (("D loss", "d_loss"), ("G loss", "g_loss"), ("FID", "eval/fid")):
+    fig = figs["eval.png" if metric.startswith("eval/") else "losses.png"]
+    assert fig["panels"][name]["lines"] == {labels[m]: curve(m, metric) for m in (0, 1)}
+  assert figs["modes.png"]["panels"]["modes covered"]["lines"] == {
+      labels[0]: [[100, 3.0]]}
 def test_plot_without_metrics_is_refused(tmp_path):
   with pytest.raises(WorkdirError, match="has no metrics.jsonl"):
     plot.draw(str(tmp_path))

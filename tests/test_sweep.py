@@ -23,6 +23,7 @@ import sys
 import jax
 import numpy as np
 import pytest
+from PIL import Image
 
 from jaxgan import data, rng
 from jaxgan.config import Config, sweep_members
@@ -30,12 +31,13 @@ from jaxgan.data import toy
 from jaxgan.errors import EXIT_USAGE, WorkdirError
 from jaxgan.eval import members as eval_members
 from jaxgan.eval import modes
-from jaxgan.runtime import evaluation, loop, trainees
+from jaxgan.runtime import evaluation, loop, trainees, writers
 from jaxgan.state import make_gan, named_leaves
 from jaxgan.steps import make_steps
 from jaxgan.sweep import population, results
 
 import toolkit
+from test_plots import assert_png, figures_drawn
 
 SPECS = ("lr_d=1e-4,3e-4", "seed=0,1")
 
@@ -121,19 +123,36 @@ def finished(data_dir, tmp_path_factory):
 BN_FED_BIASES = re.compile(r"^(gan/)?g/.*TorchLinear_[123]/bias$")
 
 
-def assert_trains_alike(a, b, rtol: float = 1e-4) -> None:
-  """The states `a` and `b` (GANStates, or PopulationStates) of the mlp GAN agree
-  within `rtol` relative to each leaf's own scale (Adam's second moments are ~1e-8),
-  but for BN_FED_BIASES, whose first moments are 1e4 times below their kernel's."""
+def assert_trains_alike(a, b, rtol: float = 1e-4, init=None) -> None:
+  """The states `a` and `b` (GANStates, or PopulationStates) of the mlp GAN agree.
+
+  With `init`, the state both were trained from: they made the same updates, each leaf's
+  change a - init equal to b - init within `rtol` of that change's own scale
+  (max |b - init|), so a wrong update cannot hide behind the size of the weights it is
+  added to; a leaf that did not change must not change in either. Without it, each leaf
+  of a within `rtol` of b relative to the leaf's own scale (Adam's second moments are
+  ~1e-8): weaker, as a wrong update of 1e-4 passes on weights of 1.
+  BN_FED_BIASES are left out; their first moments must be 1e4 times below their
+  kernel's."""
   a, b = named_leaves(toolkit.host_tree(a)), named_leaves(toolkit.host_tree(b))
   assert a.keys() == b.keys()
+  if init is not None:
+    init = named_leaves(toolkit.host_tree(init))
+    assert init.keys() == a.keys()
   exact = sorted(k for k in a if not BN_FED_BIASES.match(k))
   assert len(a) - len(exact) == 3 * 3  # 3 biases, each with Adam's mu and nu.
   for k in exact:
-    try:
-      toolkit.assert_trees_close(a[k], b[k], rtol=rtol)
-    except AssertionError as e:
-      raise AssertionError(f"{k}: {e}") from None
+    if init is None:
+      try:
+        toolkit.assert_trees_close(a[k], b[k], rtol=rtol)
+      except AssertionError as e:
+        raise AssertionError(f"{k}: {e}") from None
+      continue
+    x0 = np.asarray(init[k], np.float64)
+    da, db = np.asarray(a[k], np.float64) - x0, np.asarray(b[k], np.float64) - x0
+    scale = np.max(np.abs(db), initial=0.0)
+    err = np.max(np.abs(da - db), initial=0.0)
+    assert err <= rtol * scale, f"{k}: updates differ by {err:.3g}, their scale {scale:.3g}"
   for tree in (a, b):
     for k in tree:
       if BN_FED_BIASES.match(k) and "/mu/" in k:
@@ -148,8 +167,11 @@ def test_population_member_trains_like_the_single_run(finished, dataset):
   for m in (members[0], members[-1]):
     single = trainees.SingleRun(m.config, dataset)
     images, labels = single.place_data(dataset.images, dataset.labels)
-    single_state, metrics = advance(single, single.initial_state(), images, labels, 4)
-    assert_trains_alike(toolkit.member(state, m.index), single_state)
+    init = single.initial_state()  # The member's own, bit for bit (tested above).
+    init_host = toolkit.host_tree(init)  # advance donates the state it is given.
+    single_state, metrics = advance(single, init, images, labels, 4)
+    assert_trains_alike(toolkit.member(state, m.index), single_state,
+                        rtol=1e-3, init=init_host)
     for name in ("d_loss", "g_loss", "d_real", "d_fake"):
       assert logged[m.index][name] == pytest.approx(float(metrics[name]), rel=1e-5), name
   # Members 0 and 2 differ only in lr_d: the swept value is not silently ignored.
@@ -170,9 +192,35 @@ def test_metrics_records_carry_member_index_and_hyperparameters(finished):
 
 
 def test_each_member_gets_its_own_sample_grid(finished):
-  _, workdir, _, _ = finished
-  for m in range(4):
-    assert os.listdir(os.path.join(workdir, "samples", f"member_{m}")) == ["step_4.png"]
+  config, workdir, state, _ = finished
+  members = sweep_members(config)
+  # What a single run of member m's config writes at step 4 from member m's state: G's
+  # samples of the fixed noise of its seed (stream rng.SAMPLE_GRID), as a grid. The
+  # members' configs differ only in lr_d and the seed, neither of which enters sampling,
+  # so one compiled sampler serves all four.
+  gan = make_gan(members[0].config, (8, 8, 1))
+  sample = jax.jit(make_steps(members[0].config, gan, 120).sample)
+  noise = jax.jit(lambda key: gan.sample_noise(key, config.sample_grid ** 2))
+  expected = []
+  for m in members:
+    z = noise(rng.seed_stream(m.config.seed, rng.SAMPLE_GRID))
+    pixels = np.asarray(sample(toolkit.member(state, m.index), z))
+    expected.append(writers.image_grid(data.from_pixels(pixels, gan.pixel_range),
+                                       rows=config.sample_grid)[..., 0].astype(int))
+  for m in members:
+    folder = os.path.join(workdir, "samples", f"member_{m.index}")
+    assert os.listdir(folder) == ["step_4.png"]
+    with Image.open(os.path.join(folder, "step_4.png")) as img:
+      grid = np.asarray(img).astype(int)
+    # Its own samples (allowing a level of rounding on a few pixels: the population
+    # computed them in a vmapped program), and no other member's: those of another seed
+    # differ everywhere, those of the same seed by a few levels on a third of the pixels.
+    for other, want in zip(members, expected):
+      differ = np.mean(grid != want)
+      if other.index == m.index:
+        assert np.abs(grid - want).max() <= 1 and differ < 0.01, (m.index, differ)
+      else:
+        assert differ > 0.1, (m.index, other.index, differ)
 
 
 def test_image_sweep_without_evaluation_is_not_ranked(finished):
@@ -184,7 +232,8 @@ def test_image_sweep_without_evaluation_is_not_ranked(finished):
   assert "Sweep of 4 members, not ranked: no quality metric was logged" in printed
 
 
-def test_results_table_ranks_members_by_the_named_metric(finished, tmp_path):
+def test_results_table_ranks_members_by_the_named_metric(finished, tmp_path,
+                                                         monkeypatch):
   # Resuming the finished sweep with --sweep_metric trains nothing and ranks what was
   # logged.
   config, workdir, _, _ = finished
@@ -192,6 +241,7 @@ def test_results_table_ranks_members_by_the_named_metric(finished, tmp_path):
   shutil.copytree(workdir, ranked_dir)
   # The finished sweep drew no plot (tiny_config: sweep_plot=False); this one does.
   assert not os.path.exists(os.path.join(ranked_dir, results.PLOT_PNG))
+  drawn = figures_drawn(monkeypatch)
   _, printed = run_printing(dataclasses.replace(config, sweep_metric="g_loss",
                                                 sweep_plot=True), ranked_dir)
   assert "ranked by g_loss (lower is better)" in printed
@@ -205,7 +255,21 @@ def test_results_table_ranks_members_by_the_named_metric(finished, tmp_path):
   for r in rows:
     assert float(r["g_loss"]) == pytest.approx(last[int(r["member"])]["g_loss"])
     assert float(r["lr_d"]) == last[int(r["member"])]["lr_d"]
-  assert os.path.isfile(os.path.join(ranked_dir, results.PLOT_PNG))
+  # The plot: each training metric (the ranked one first) against each swept value, at
+  # each member's last logged values.
+  [fig] = drawn
+  assert_png(os.path.join(ranked_dir, results.PLOT_PNG), fig)
+  assert list(fig["panels"]) == [f"{metric} vs {name}"
+                                 for metric in ("g_loss", "d_loss", "d_real", "d_fake")
+                                 for name in ("lr_d", "seed")]
+  for metric in ("g_loss", "d_loss"):
+    [(_, points)] = fig["panels"][f"{metric} vs lr_d"]["points"]
+    assert sorted(map(tuple, points)) == sorted((r["lr_d"], r[metric])
+                                                for r in last.values())
+    by_lr = dict(fig["panels"][f"{metric} vs seed"]["points"])
+    for lr in (1e-4, 3e-4):
+      assert by_lr[f"lr_d={lr:g}"] == [[r["seed"], r[metric]] for r in last.values()
+                                       if r["lr_d"] == lr]
 
 
 def test_population_checkpoint_resumes_exactly(finished, tmp_path):
