@@ -17,12 +17,17 @@ Only what keeps them offline, small and out of the repository is changed:
     profile (whose JSON and profile are checked: the suite's one bench run), figure1
     20 steps;
   * the classifier cache and the compilation cache are temporary / the tests' own.
-Each command must exit 0 without a traceback; figure1 may exit 1 (its check needs the
-full run) once it has printed both checks.
+Each command must exit 0 without a traceback (figure1 may exit 1, which its check needs
+the full run to pass, once it has printed both checks) and leave the files and print the
+lines README.md promises for it: `check_<program>` below, each naming what it checks.
 """
 
 from __future__ import annotations
 
+import csv
+import itertools
+import json
+import math
 import os
 import re
 import shlex
@@ -73,6 +78,19 @@ def flag_value(args: list[str], name: str) -> str | None:
     elif arg.startswith(f"--{name}="):
       value = arg.split("=", 1)[1]
   return value
+
+
+def flag_values(args: list[str], name: str) -> list[str]:
+  """Every value of a repeated flag (--sweep) in args, flagfiles expanded in place."""
+  values = []
+  for arg in args:
+    if arg.startswith("--flagfile="):
+      with open(os.path.join(toolkit.REPO, arg.split("=", 1)[1])) as f:
+        values += flag_values([l.strip() for l in f if l.strip()
+                               and not l.lstrip().startswith("#")], name)
+    elif arg.startswith(f"--{name}="):
+      values.append(arg.split("=", 1)[1])
+  return values
 
 
 def rewrite(command: str, tmp: str, data_dir: str, classifier_dir: str) -> list[str]:
@@ -162,10 +180,194 @@ def test_readme_command_runs(command, workspace):
   output = result.stdout + result.stderr
   shown = f"{shlex.join(argv)}\n{output[-3000:]}"
   assert "Traceback" not in output, shown
-  if argv[2] == "jaxgan.figure1" and result.returncode == 1:
+  program = argv[2].removeprefix("jaxgan.")
+  if program == "figure1" and result.returncode == 1:
     assert "p_g = p_data:" in result.stdout, shown  # Ran; 20 steps do not converge.
   else:
     assert result.returncode == 0, shown
-  if argv[2] == "jaxgan.bench":  # The one bench run of the suite checks its report.
-    from test_cli import check_bench
-    check_bench(result.stdout, os.path.join(workspace["tmp"], "profile"))
+  with toolkit.on_failure_say(shown):
+    CHECKS[program](argv[3:], result, workspace)
+
+
+# ------------------------------------------------------------------ what README promises
+# Each check reads the rewritten argv (outputs in the temporary folder, the WORKLOAD
+# appended), the finished process and the workspace.
+LOSSES = {"d_loss", "g_loss", "d_real", "d_fake"}
+# "FID, KID, Inception Score, modes, Parzen, and improved precision/recall ... with
+# density/coverage" (README, Evaluate).
+EVAL_METRICS = ("fid", "kid", "inception_score", "modes_covered", "precision", "recall",
+                "density", "coverage")
+TOY_METRICS = {"modes_covered", "high_quality_pct", "reverse_kl"}
+
+
+def check_png(path: str) -> None:
+  with open(path, "rb") as f:
+    assert f.read(8) == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+
+
+def check_eval_results(path: str, args: list[str]) -> dict:
+  """An evaluation's JSON: every metric README names, finite; Parzen only skipped when
+  the command said --noeval_parzen (the WORKLOAD does: it is the slow one)."""
+  with open(path) as f:
+    results = json.load(f)
+  for key in EVAL_METRICS:
+    assert math.isfinite(results[key]), (key, results[key])
+  parzen = results["parzen_ll"]
+  assert (parzen is None) == ("--noeval_parzen" in args), parzen
+  assert results["num_samples"] == int(flag_value(args, "eval_num_samples"))
+  return results
+
+
+def sweep_grid(args: list[str]) -> dict[str, list[str]]:
+  """--sweep=name=v1,v2,... flags (flagfiles too) as {name: [values]}, in order."""
+  grid = {}
+  for spec in flag_values(args, "sweep"):
+    name, _, values = spec.partition("=")
+    grid[name] = values.split(",")
+  return grid
+
+
+def check_main(args, result, workspace):
+  """README, Train: the workdir receives metrics.jsonl, TensorBoard event files,
+  samples/step_<N>.png, checkpoints/ and config.json; data from --data_dir is named after
+  its folder. Sweep: per-member records, samples/member_<i>/, eval/member_<i>/, one
+  population checkpoint, sweep_results.csv, sweep_summary.csv, sweep_plot.png, and a
+  printed ranking and error bars. --eval_every logs eval/<name> in metrics.jsonl; toy
+  data logs its mode coverage, sample quality and reverse KL."""
+  workdir = flag_value(args, "workdir")
+  steps = int(flag_value(args, "num_steps"))
+  toy = (flag_value(args, "dataset") or "").startswith("toy_")
+  evaluated = flag_value(args, "eval_every") is not None
+  grid = sweep_grid(args)
+  hparams = [dict(zip(grid, [float(v) for v in values]))
+             for values in itertools.product(*grid.values())]
+  members = range(len(hparams)) if grid else [None]
+
+  with open(os.path.join(workdir, "config.json")) as f:
+    saved = json.load(f)
+  assert saved["resolved_num_steps"] == steps
+  if flag_value(args, "data_dir"):
+    assert saved["data_name"] == "fashion_mnist"  # The folder fashion-mnist.
+  assert toolkit.checkpoint_steps(workdir) == [steps]  # One checkpoint, all members.
+  [events] = [n for n in os.listdir(workdir) if n.startswith("events.out.tfevents.")]
+  with open(os.path.join(workdir, events), "rb") as f:
+    assert b"d_loss" in f.read()  # A scalar's tag, as the event protocol stores it.
+
+  records = toolkit.read_metrics(workdir)
+  losses = [r for r in records if LOSSES <= set(r)]
+  assert [(r["step"], r.get("member")) for r in losses] == [
+      (s, m) for s in range(1, steps + 1) for m in members]  # --log_every=1.
+  final = {m: {} for m in members}  # Each member's records of the last step, merged.
+  for r in records:
+    if r["step"] == steps:
+      final[r.get("member")].update(r)
+  for m in members:
+    if grid:
+      assert {k: final[m][k] for k in grid} == hparams[m]
+    if toy:
+      assert TOY_METRICS <= set(final[m]), final[m]
+    if evaluated:
+      assert {f"eval/{k}" for k in EVAL_METRICS} <= set(final[m]), final[m]
+    sub = "" if m is None else f"member_{m}"
+    check_png(os.path.join(workdir, "samples", sub, f"step_{steps}.png"))
+    if evaluated:
+      check_eval_results(os.path.join(workdir, "eval", sub, f"step_{steps}.json"), args)
+  if grid:
+    check_sweep_results(workdir, grid, hparams, toy, evaluated, result.stdout)
+
+
+def check_sweep_results(workdir, grid, hparams, toy, evaluated, stdout):
+  # The default ranking metric: FID when evaluated, modes covered on toy data.
+  metric, lower_is_better = ("eval/fid", True) if evaluated else ("modes_covered", False)
+  assert evaluated or toy
+  rows = toolkit.read_results(workdir)
+  assert list(rows[0])[:len(grid) + 3] == ["rank", "member", *grid, "status"]
+  assert [r["rank"] for r in rows] == [str(i + 1) for i in range(len(hparams))]
+  assert sorted(int(r["member"]) for r in rows) == list(range(len(hparams)))
+  for r in rows:
+    assert r["status"] == "ok"
+    assert {k: float(r[k]) for k in grid} == hparams[int(r["member"])]
+  ranked = [float(r[metric]) for r in rows]
+  assert ranked == sorted(ranked, reverse=not lower_is_better), ranked
+  # Error bars over the seeds of every other swept setting.
+  others = [k for k in grid if k != "seed"]
+  seeds = len(grid.get("seed", [None]))
+  with open(os.path.join(workdir, "sweep_summary.csv")) as f:
+    summary = list(csv.DictReader(f))
+  assert list(summary[0]) == [*others, "metric", "mean", "std", "n", "healthy",
+                              "diverged", "min", "max"]
+  groups = [r for r in summary if r["metric"] == metric]
+  assert sorted(tuple(float(r[k]) for k in others) for r in groups) == sorted(
+      set(tuple(float(v) for v in values)
+          for values in itertools.product(*(grid[k] for k in others))))
+  assert all(int(r["n"]) == seeds for r in groups)
+  check_png(os.path.join(workdir, "sweep_plot.png"))
+  better = "lower" if lower_is_better else "higher"
+  assert f"Sweep of {len(hparams)} members, ranked by {metric} ({better} is better)" in (
+      stdout)
+  table = stdout.split("; table: ")[1].split("mean ± std (ddof 1) over seeds")[0]
+  assert len(table.strip().splitlines()) == 1 + 1 + len(hparams)  # Path, header, rows.
+  labels = re.findall(r"^  (.*) \((\d+) seeds\):$", stdout, flags=re.M)
+  assert len(labels) == len(groups) and all(int(n) == seeds for _, n in labels), labels
+
+
+def check_classifier(args, result, workspace):
+  """README, Evaluate: the classifier of the data is trained once and cached (the test's
+  --classifier_dir) under the data's name."""
+  cache = os.path.join(workspace["classifier_dir"], "fashion_mnist")
+  assert os.path.isfile(os.path.join(cache, "classifier.json"))
+  assert "classifier for fashion_mnist: test accuracy" in result.stdout
+  assert f"saved to {cache}" in result.stdout
+
+
+def check_evaluate(args, result, workspace):
+  """README, Evaluate: --workdir=W writes every metric to W/eval/step_<N>.json (N: the
+  latest checkpoint); --samples=F scores F the same way into F's folder as
+  <name>_eval.json (or --out)."""
+  samples = flag_value(args, "samples")
+  if samples is None:
+    workdir = flag_value(args, "workdir")
+    step = toolkit.checkpoint_steps(workdir)[-1]
+    path = os.path.join(workdir, "eval", f"step_{step}.json")
+    assert check_eval_results(path, args)["step"] == step
+  else:
+    path = os.path.join(flag_value(args, "out") or os.path.dirname(samples),
+                        os.path.splitext(os.path.basename(samples))[0] + "_eval.json")
+    results = check_eval_results(path, args)
+    assert results["samples"]["layout"] == "NCHW"  # torch's layout, read by shape.
+    assert results["samples"]["range"] == [-1, 1]  # --samples_range=-1,1.
+  printed = json.loads(result.stdout.splitlines()[0])
+  with open(path) as f:
+    assert printed["fid"] == json.load(f)["fid"]
+  assert f"wrote {path}" in result.stdout
+
+
+def check_plot(args, result, workspace):
+  """README, Evaluate: losses and D(x)/D(G(z)) (and metrics, when evaluated during
+  training) -> W/plots/."""
+  plots = os.path.join(flag_value(args, "workdir"), "plots")
+  for name in ("losses.png", "discriminator.png"):
+    check_png(os.path.join(plots, name))
+    assert f"wrote {os.path.join(plots, name)}" in result.stdout
+
+
+def check_bench(args, result, workspace):
+  """README, Performance: steps/s, compile and start-up seconds, peak RSS, the FLOP
+  rate; --profile_dir's traces (the suite's one bench run checks its whole report)."""
+  from test_cli import check_bench as check_report
+  check_report(result.stdout, flag_value(args, "profile_dir"))
+
+
+def check_figure1(args, result, workspace):
+  """README, Figure 1: the picture at --out, both checks printed, exit 1 iff one
+  fails."""
+  check_png(flag_value(args, "out"))
+  d_half = re.search(r"^D\(x\) -> 1/2: (yes|NO)$", result.stdout, flags=re.M)
+  g_matches = re.search(r"^p_g = p_data: (yes|NO)$", result.stdout, flags=re.M)
+  assert d_half and g_matches, result.stdout
+  passed = d_half[1] == g_matches[1] == "yes"
+  assert result.returncode == (0 if passed else 1)
+
+
+CHECKS = {"main": check_main, "classifier": check_classifier, "evaluate": check_evaluate,
+          "plot": check_plot, "bench": check_bench, "figure1": check_figure1}

@@ -4,11 +4,13 @@ module."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import gzip
 import json
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -171,6 +173,56 @@ def tree_snapshot(folder) -> dict:
       st = os.stat(path)
       snap[os.path.relpath(path, folder)] = (st.st_size, st.st_mtime_ns)
   return snap
+
+
+def checkpoint_steps(workdir: str) -> list[int]:
+  """The steps of the finished checkpoints in workdir/checkpoints (orbax renames a step's
+  folder into place when it is complete: a save cut short leaves only a tmp folder)."""
+  folder = os.path.join(workdir, "checkpoints")
+  return sorted(int(n) for n in os.listdir(folder) if n.isdigit())
+
+
+# The loop's log lines that say where a run started and which steps it trained
+# (jaxgan.runtime.loop: "Resumed from DIR at step N.", "Training ... for M steps from
+# step N.", and one "step S/M ..." line per logged step).
+_RESUMED = re.compile(r"Resumed from (\S+) at step (\d+)\.")
+_STARTED = re.compile(r" for (\d+) steps from step (\d+)\.")
+_LOGGED_STEP = re.compile(r"\bstep (\d+)/\d+ ")
+
+
+def logged_steps(log: str) -> list[int]:
+  """The steps a run logged a progress line for, in order."""
+  return [int(s) for s in _LOGGED_STEP.findall(log)]
+
+
+def assert_resumed(log: str, step: int, workdir: str) -> None:
+  """`log` (one run's stderr, or the log records of one in-process run) shows that the
+  run resumed from its checkpoint of `step` in `workdir` and trained only the steps after
+  it, to its last (which is always logged). Files cannot show this: a run that ignored
+  its checkpoint keeps the saved steps as they are and rewrites the metrics records it
+  replays, so it ends with the same files."""
+  shown = log[-3000:]
+  checkpoints = os.path.abspath(os.path.join(workdir, "checkpoints"))
+  assert [(os.path.abspath(d), int(s)) for d, s in _RESUMED.findall(log)] == [
+      (checkpoints, step)], f"expected one resume from step {step}:\n{shown}"
+  [(num_steps, start)] = [(int(m), int(n)) for m, n in _STARTED.findall(log)]
+  assert start == step, shown
+  logged = logged_steps(log)
+  assert all(s > step for s in logged), (
+      f"resumed at step {step} but logged steps {logged}:\n{shown}")
+  if step < num_steps:
+    assert logged and logged[-1] == num_steps, f"logged steps {logged}:\n{shown}"
+
+
+@contextlib.contextmanager
+def on_failure_say(note: str):
+  """`note` heads the message of any failure inside (an assertion, a missing file or
+  key): a randomized test's seed (so the failure can be replayed), or the command whose
+  outputs are checked."""
+  try:
+    yield
+  except Exception as e:
+    raise AssertionError(f"{note}\n{type(e).__name__}: {e}") from e
 
 
 def restore_checkpoint(workdir: str, like: Any, step: int | None = None) -> Any:
