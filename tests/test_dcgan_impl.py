@@ -14,6 +14,7 @@ import pytest
 
 from jaxgan.models.dcgan import (IMPLS, DCGANDiscriminator, DCGANGenerator,
                                  SpaceToDepthConv, SubpixelConvTranspose)
+from jaxgan.runtime.compile import compile_once
 
 # (input side, in channels, out channels): G's transposed convolutions double the side,
 # D's convolutions halve it.
@@ -72,15 +73,43 @@ def test_layers_equal_flax(impl):
 
 
 @pytest.mark.parametrize("shape", [(28, 28, 1), (32, 32, 3)])
-def test_models_keep_parameter_shapes(shape):
+def test_models_keep_parameters_and_compute_the_same_images_and_logits(shape):
   """Every impl builds the parameter tree of the flax layers (impl='xla'), so a checkpoint
-  written with one restores into another, and computes the same logits from it."""
-  z = jnp.ones((2, 100))
+  written with one restores into another, and computes the same images and logits from it."""
+  z = np.random.default_rng(0).normal(size=(4, 100)).astype(np.float32)
+  gs = {impl: DCGANGenerator(shape, width=4, impl=impl) for impl in IMPLS}
+  ds = {impl: DCGANDiscriminator(width=4, d_norm="batch", impl=impl) for impl in IMPLS}
   trees = {}
   for impl in IMPLS:
-    g = DCGANGenerator(shape, width=4, impl=impl)
-    d = DCGANDiscriminator(width=4, d_norm="none", impl=impl)
-    gv = jax.eval_shape(lambda g=g: g.init(jax.random.PRNGKey(0), z))
-    dv = jax.eval_shape(lambda d=d: d.init(jax.random.PRNGKey(0), jnp.ones((2,) + shape)))
-    trees[impl] = jax.tree.map(jnp.shape, (gv, dv))
-  assert all(t == trees["xla"] for t in trees.values()), trees
+    gv = jax.eval_shape(lambda g=gs[impl]: g.init(jax.random.PRNGKey(0), z))
+    dv = jax.eval_shape(lambda d=ds[impl]: d.init(jax.random.PRNGKey(0),
+                                                  jnp.ones((2,) + shape)))
+    trees[impl] = (gv, dv)
+  shapes = jax.tree.map(jnp.shape, trees)
+  assert all(t == shapes["xla"] for t in shapes.values()), shapes
+  # One set of variables (BatchNorm's running variances positive), as a checkpoint
+  # would hold them, through every impl, in eval mode (running statistics).
+  rng = np.random.default_rng(1)
+
+  def value(path, leaf):
+    if "var" in jax.tree_util.keystr(path):
+      return rng.uniform(0.5, 1.5, leaf.shape).astype(np.float32)
+    return (0.1 * rng.normal(size=leaf.shape)).astype(np.float32)
+
+  gv, dv = jax.tree_util.tree_map_with_path(value, trees["xla"])
+
+  x = rng.normal(size=(4,) + shape).astype(np.float32)
+
+  def outputs(gv, dv, z, x):
+    return {impl: (gs[impl].apply(gv, z, train=False), ds[impl].apply(dv, x, train=False))
+            for impl in IMPLS}
+
+  # One program for every impl, compiled once (compile_once: a fraction of jit's time).
+  got = jax.device_get(compile_once(outputs, gv, dv, z, x)(gv, dv, z, x))
+  want_images, want_logits = (np.asarray(a) for a in got["xla"])
+  assert np.abs(want_images).max() > 0.1 and np.ptp(want_logits) > 1e-3  # Not flat.
+  for impl in IMPLS:
+    images, logits = got[impl]
+    np.testing.assert_allclose(images, want_images, rtol=0, atol=TOL)
+    np.testing.assert_allclose(logits, want_logits, rtol=0,
+                               atol=TOL * max(np.abs(want_logits).max(), 1.0))
