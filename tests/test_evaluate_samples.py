@@ -14,9 +14,10 @@ import sys
 import numpy as np
 import pytest
 from PIL import Image
+from scipy.special import xlogy
 
 from jaxgan.errors import EXIT_USAGE, EvalError
-from jaxgan.eval import samples
+from jaxgan.eval import features, samples
 
 import toolkit
 
@@ -41,7 +42,7 @@ def evaluate(*args: str) -> tuple[int, str, str]:
 
 # --------------------------------------------------------------------------- command
 def test_scores_a_pytorch_gan_sample_file_with_every_metric(tmp_path):
-  data_dir, _, cache = toolkit.cached_tiny_classifier(tmp_path)
+  data_dir, model, cache = toolkit.cached_tiny_classifier(tmp_path)
   path = tmp_path / "gen_imgs.npy"
   np.save(path, pytorch_gan_samples())
   code, out, err = evaluate(f"--samples={path}", "--samples_range=-1,1",
@@ -58,6 +59,20 @@ def test_scores_a_pytorch_gan_sample_file_with_every_metric(tmp_path):
   assert results["dataset"] == "classes" and results["prdc_k"] == 5
   # Real-looking images of all three classes: the classifier sees every mode.
   assert results["modes_covered"] == 3 and results["coverage"] > 0.5
+  # Known answers. The samples are images of the classes i % 3, which the classifier
+  # tells apart: the mode histogram is their label counts. The IS is that of the
+  # classifier's probabilities on these images, by a NumPy transcription of Salimans et
+  # al.'s rule: 10 consecutive splits, each against its own marginal p(y).
+  images, labels = toolkit.make_class_images(40, seed=7)
+  probs = np.asarray(features.extract(model, images[..., None])[1], np.float64)
+  np.testing.assert_array_equal(probs.argmax(axis=1), labels)
+  assert results["mode_histogram"] == [14, 13, 13] == np.bincount(labels).tolist()
+  splits = probs.reshape(10, 4, 3)
+  kl = np.sum(xlogy(splits, splits) - xlogy(splits, splits.mean(axis=1, keepdims=True)),
+              axis=2)
+  scores = np.exp(kl.mean(axis=1))
+  assert results["inception_score"] == pytest.approx(scores.mean(), rel=1e-4)
+  assert results["inception_score_std"] == pytest.approx(scores.std(), rel=1e-3, abs=1e-5)
   [printed] = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
   assert printed["precision"] == results["precision"]
 
