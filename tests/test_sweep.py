@@ -300,8 +300,14 @@ def test_a_conditional_sweep_trains_and_samples_each_member(data_dir, tmp_path):
   np.testing.assert_array_equal(state.gan.step, [2, 2])
   assert [(r["step"], r["member"]) for r in toolkit.read_metrics(workdir)] == [
       (1, 0), (1, 1), (2, 0), (2, 1)]
+  grids = []
   for m in range(2):
-    assert os.listdir(os.path.join(workdir, "samples", f"member_{m}")) == ["step_2.png"]
+    folder = os.path.join(workdir, "samples", f"member_{m}")
+    assert os.listdir(folder) == ["step_2.png"]
+    with Image.open(os.path.join(folder, "step_2.png")) as img:
+      grids.append(np.asarray(img).astype(int))
+  # Each member's own: seeds 0 and 1 draw other noise and other weights.
+  assert grids[0].shape == grids[1].shape and np.mean(grids[0] != grids[1]) > 0.1
 
 
 def test_entry_point_refuses_a_shape_flag_sweep_with_exit_2(tmp_path, capsys):
