@@ -15,6 +15,9 @@ Guarantees (docs/reliability.md):
   * Divergence: `check_finite` raises `Diverged` (exit code EXIT_DIVERGED = 3) naming the
     step and every non-finite loss and array; the loop calls it before each log line,
     sample grid and checkpoint, so a NaN state is never saved.
+  * Releases: on an error every held resource is still released, and the run's own
+    error is the one raised: a release that fails too (a writer flushing onto the
+    same full disk) does not replace it.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from jaxgan.errors import Diverged, Preempted
+from jaxgan.errors import Diverged, Preempted, WriteError
 from jaxgan.state import named_leaves
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -104,8 +107,20 @@ class RunGuard:
   def __enter__(self) -> "RunGuard":
     return self
 
-  def __exit__(self, *exc) -> None:
-    self.close()
+  def __exit__(self, exc_type, exc, tb) -> None:
+    if exc is None:
+      self.close()
+      return
+    # The run is already failing: that error is the one to report. A release that
+    # fails too is not raised in its place: a write error then is the same full disk or
+    # missing permission again (closing the TensorBoard file flushes what it holds), and
+    # anything else is logged.
+    try:
+      self.close()
+    except WriteError:
+      pass
+    except Exception as e:  # pylint: disable=broad-except
+      logging.warning("Also failed while releasing the run's resources: %s", e)
 
   # -------------------------------------------------------------- signals
   def catch_stop_signals(self) -> None:

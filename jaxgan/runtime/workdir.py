@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from absl import logging
 
+from jaxgan import fileio
 from jaxgan.config import Config
 from jaxgan.errors import WorkdirError
 
@@ -120,8 +121,13 @@ class WorkdirLock:
             "started": datetime.datetime.now(datetime.timezone.utc).isoformat(
                 timespec="seconds"),
             "argv": " ".join(sys.argv)}
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, (json.dumps(info) + "\n").encode(), 0)
+    try:
+      with fileio.writing_to(self.path, "the lock holder's name"):
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(info) + "\n").encode(), 0)
+    except BaseException:
+      os.close(fd)
+      raise
     self._fd = fd
     return self
 
@@ -182,9 +188,10 @@ def move_aside(workdir: str) -> str | None:
   target, n = base, 1
   while os.path.exists(target):
     target, n = f"{base}.{n}", n + 1
-  os.makedirs(target)
-  for entry in entries:
-    os.rename(os.path.join(workdir, entry), os.path.join(target, entry))
+  with fileio.writing_to(target, "the previous contents (--restart)"):
+    os.makedirs(target)
+    for entry in entries:
+      os.rename(os.path.join(workdir, entry), os.path.join(target, entry))
   return target
 
 

@@ -1,5 +1,7 @@
 """What the loop writes into a workdir: metrics (metrics.jsonl + TensorBoard), sample
-grids and toy scatter plots. Every file goes through `jaxgan.fileio` (atomic)."""
+grids and toy scatter plots. Every file goes through `jaxgan.fileio` (atomic) but the two
+logs, which are appended to; a write refused for lack of space or permission raises
+jaxgan.errors.WriteError naming the file, whichever it is."""
 
 from __future__ import annotations
 
@@ -28,8 +30,9 @@ class MetricsWriter:
     self.path = os.path.join(workdir, "metrics.jsonl")
     if resume_step is not None:
       drop_records_after(self.path, resume_step)
-    self._tb = tb_events.EventFileWriter(
-        workdir, purge_step=None if resume_step is None else resume_step + 1)
+    with fileio.writing_to(workdir, "the TensorBoard event file"):
+      self._tb = tb_events.EventFileWriter(
+          workdir, purge_step=None if resume_step is None else resume_step + 1)
 
   def write(self, step: int, scalars: Mapping[str, float],
             tags: Mapping[str, Any] | None = None) -> None:
@@ -39,14 +42,18 @@ class MetricsWriter:
     tags = dict(tags or {})
     record: dict[str, Any] = {"step": int(step), **tags}
     record.update({k: float(v) for k, v in scalars.items()})
-    with open(self.path, "a") as f:
-      f.write(json.dumps(record) + "\n")
+    with fileio.writing_to(self.path, f"the metrics of step {int(step)}"):
+      with open(self.path, "a") as f:
+        f.write(json.dumps(record) + "\n")
     prefix = f"member_{tags['member']}/" if "member" in tags else ""
-    self._tb.add_scalars(int(step), {prefix + k: float(v) for k, v in scalars.items()})
-    self._tb.flush()
+    with fileio.writing_to(self._tb.path, f"the TensorBoard scalars of step {int(step)}"):
+      self._tb.add_scalars(int(step),
+                           {prefix + k: float(v) for k, v in scalars.items()})
+      self._tb.flush()
 
   def close(self) -> None:
-    self._tb.close()
+    with fileio.writing_to(self._tb.path, "the TensorBoard event file"):
+      self._tb.close()
 
 
 def drop_records_after(path: str, step: int) -> int:
