@@ -9,10 +9,14 @@ images, so a step costs milliseconds; runs that several tests read are module fi
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import glob
+import inspect
+import io
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -22,9 +26,9 @@ import pytest
 from jaxgan import data
 from jaxgan.config import Config
 from jaxgan.errors import ConfigError, DataError, EvalError
-from jaxgan.eval import evaluator as evaluator_lib
+from jaxgan.eval import evaluator as evaluator_lib, members as eval_members
 from jaxgan.runtime import compile as compile_lib
-from jaxgan.runtime import evaluation, loop, schedule, tb_events, writers
+from jaxgan.runtime import evaluation, loop, schedule, tb_events, trainees, writers
 
 import toolkit
 
@@ -81,6 +85,20 @@ def test_resumed_run_is_bit_identical_to_an_uninterrupted_one(finished, data_dir
   half_records = toolkit.read_metrics(half_dir)
   assert [r["step"] for r in half_records] == [5, 10, 12, 15, 20]
   assert [r for r in half_records if r["step"] != 12] == toolkit.read_metrics(full_dir)
+
+
+# --------------------------------------------------------------------------- trainees
+def test_the_loop_uses_only_what_the_trainee_interface_declares():
+  # One loop for both kinds of run: it reaches them through trainees.Trainee alone.
+  source = inspect.getsource(loop)
+  used = set(re.findall(r"\btrainee\.(\w+)", source))
+  declared = set(dir(trainees.Trainee)) | set(trainees.Trainee.__annotations__)
+  assert {"describe", "log_line", "finish", "on_diverged", "health"} <= used
+  assert used <= declared, sorted(used - declared)
+  for name in ("is_population", "SingleRun", "PopulationRun"):
+    assert name not in source, name
+  for kind in (trainees.SingleRun, trainees.PopulationRun):
+    assert not kind.__abstractmethods__, kind  # Each implements the whole interface.
 
 
 # --------------------------------------------------------------------------- bad input
@@ -195,6 +213,25 @@ def test_evaluating_a_checkpoint_reproduces_the_training_evaluation(evaluated):
   for key in ("fid", "kid", "inception_score", "parzen_ll", "mode_kl"):
     assert after[key] == pytest.approx(during[key], rel=1e-4, abs=1e-6), key
   assert after["mode_histogram"] == during["mode_histogram"]
+
+
+def test_evaluating_a_sweeps_checkpoint_reproduces_each_members_training_evaluation(
+    evaluated, tmp_path):
+  # The config of test_sweep's evaluated population: its programs are compiled already.
+  config = dataclasses.replace(evaluated[0], checkpoint_every=0, sweep=("seed=0,1",))
+  workdir = str(tmp_path / "sweep")
+  with contextlib.redirect_stdout(io.StringIO()):  # The printed ranking.
+    loop.run(config, workdir)
+  members = evaluation.evaluate_population_workdir(config, workdir, step=None)
+  assert [(r["member"], r["hparams"], r["step"]) for r in members] == [
+      (0, {"seed": 0}, 2), (1, {"seed": 1}, 2)]
+  for r in members:
+    with open(eval_members.member_results_path(workdir, r["member"], 2)) as f:
+      during = json.load(f)
+    for key in ("fid", "kid", "inception_score", "parzen_ll", "mode_kl"):
+      assert r[key] == pytest.approx(during[key], rel=1e-4, abs=1e-6), key
+  with pytest.raises(EvalError, match="holds a sweep"):
+    evaluation.evaluate_workdir(config, workdir, step=2)
 
 
 def test_step_zero_is_the_untrained_generator(evaluated):

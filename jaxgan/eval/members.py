@@ -1,14 +1,21 @@
-"""Per-member evaluation of a population (the `--eval_every` hook of a sweep).
+"""Evaluating a run's generators: one configuration (`GeneratorEval`, a single run) or
+every member of a population at once (`PopulationEval`), with the Evaluator of the run's
+dataset (`make_evaluator`). The training loop's --eval_every hook and the evaluation of a
+workdir's checkpoint (jaxgan.runtime.evaluation) both come here, through the trainee
+(jaxgan.runtime.trainees).
 
-All members' samples are drawn in one vmapped program per noise batch; the metrics
-(FID, KID, IS, modes, Parzen) are then the Evaluator's, member by member. Member i uses
-exactly the noise a single run with member i's config would (`GeneratorEval`: key
-jaxgan.rng.EVAL_NOISE of seed i, batches of `GENERATE_BATCH`), so its
-numbers equal that single run's evaluation of the same parameters, up to float
-reassociation in the batched sampling.
+Generator samples come from `eval_num_samples` noise vectors drawn from the run's seed
+(stream jaxgan.rng.EVAL_NOISE), the same at every step, so successive evaluations of one
+run differ by the generator only. A population's members are sampled in one vmapped
+program per noise batch; the metrics (FID, KID, IS, modes, Parzen) are then the
+Evaluator's, member by member. Member i uses exactly the noise a single run with member
+i's config would (key EVAL_NOISE of seed i, batches of `GENERATE_BATCH`), so its numbers
+equal that single run's evaluation of the same parameters, up to float reassociation in
+the batched sampling.
 
-Results go to WORKDIR/eval/member_<i>/step_<N>.json (the Evaluator's keys plus step,
-dataset, model, member and the member's swept hyperparameters).
+Results go to WORKDIR/eval/step_<N>.json (a single run) or
+WORKDIR/eval/member_<i>/step_<N>.json (the Evaluator's keys plus step, dataset, model,
+and for a member its index and swept hyperparameters).
 """
 
 from __future__ import annotations
@@ -20,15 +27,65 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgan import rng
+from jaxgan import data, rng
+from jaxgan.config import Config
+from jaxgan.eval.classifier import find_classifier
 from jaxgan.eval.evaluator import Evaluator, scalars, write_results
 from jaxgan.state import GAN, GANState
 
 GENERATE_BATCH = 1000  # Evaluator.generate's default batch: the same noise draws.
 
 
+def results_path(workdir: str, step: int | str) -> str:
+  """A single run's results of `step`."""
+  return os.path.join(workdir, "eval", f"step_{step}.json")
+
+
 def member_results_path(workdir: str, member: int, step: int) -> str:
   return os.path.join(workdir, "eval", f"member_{member}", f"step_{step}.json")
+
+
+def make_evaluator(config: Config, train: data.Dataset | None = None,
+                   extractor=None) -> Evaluator:
+  """An Evaluator for config's dataset: the cached classifier (EvalError with the
+  command to make one if there is none, or if it belongs to another dataset), the test
+  split, and the Parzen validation images from `train` (loaded if not given and
+  config.eval_parzen)."""
+  extractor = extractor or find_classifier(config.data_name, config.classifier_dir)
+  if train is None and config.eval_parzen:
+    train = data.hold_out(data.load_dataset(config.dataset, config.data_dir, "train"),
+                          config.num_valid)
+  test = data.load_dataset(config.dataset, config.data_dir, "test")
+  return Evaluator.for_dataset(extractor, train, test, config.eval_num_samples,
+                               config.eval_parzen)
+
+
+class GeneratorEval:
+  """Evaluates GANStates of one configuration: `self(state, workdir)` -> results (the
+  Evaluator's, plus step, dataset and model), written to results_path when a workdir
+  is given."""
+
+  def __init__(self, config: Config, gan: GAN, sample: Callable[[GANState, jax.Array],
+                                                                 jax.Array],
+               evaluator: Evaluator):
+    self.config, self.gan, self.evaluator = config, gan, evaluator
+    sample = jax.jit(sample)
+    if gan.num_classes:  # A conditional G: the samples cycle through the classes.
+      self._sample = lambda state, z: sample(
+          state, z, jnp.arange(z.shape[0], dtype=jnp.int32) % gan.num_classes)
+    else:
+      self._sample = sample
+    self._key = rng.seed_stream(config.seed, rng.EVAL_NOISE)
+
+  def __call__(self, state: GANState, workdir: str | None = None) -> dict[str, Any]:
+    images = self.evaluator.generate(self._sample, state, self.gan.sample_noise,
+                                     self.gan.pixel_range, self._key)
+    results = self.evaluator.evaluate_images(images, seed=self.config.seed)
+    step = int(jax.device_get(state.step))
+    results.update(step=step, dataset=self.config.data_name, model=self.config.model)
+    if workdir is not None:
+      write_results(results_path(workdir, step), results)
+    return results
 
 
 class PopulationEval:

@@ -44,7 +44,7 @@ from jaxgan import rng
 from jaxgan.config import SWEEPABLE, Member
 from jaxgan.errors import ConfigError
 from jaxgan.state import GAN, GANState
-from jaxgan.steps import describe_nonfinite, repeat_step
+from jaxgan.steps import describe_nonfinite
 
 POP, DATA = "pop", "data"  # The mesh's axis names: members, and each batch.
 HEALTHY = -1  # Health.diverged_at of a member that has not diverged.
@@ -165,13 +165,11 @@ class GuardedStep:
     return describe_nonfinite(mask)
 
 
-def population_step(member_step: Callable, steps_per_call: int = 1) -> Callable:
-  """vmap of a member step over the member axis, the dataset shared (in_axes None);
-  steps_per_call = n > 1 runs n steps per call (steps.repeat_step's lax.scan inside the
-  vmap) and returns the last step's metrics. (state [P, ...], images, labels) ->
-  (state, metrics {name: [P]})."""
-  step = repeat_step(member_step, steps_per_call)
-  return jax.vmap(step, in_axes=(0, None, None), spmd_axis_name=POP)
+def population_step(member_step: Callable) -> Callable:
+  """vmap of a member step over the member axis, the dataset shared (in_axes None):
+  (state [P, ...], images, labels) -> (state, metrics {name: [P]}). Several steps per
+  dispatch are a scan of this (jaxgan.runtime.compile.StepFunctions)."""
+  return jax.vmap(member_step, in_axes=(0, None, None), spmd_axis_name=POP)
 
 
 # --------------------------------------------------------------------------- mesh
