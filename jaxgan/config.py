@@ -137,7 +137,9 @@ class Config:
                              "when evaluated, modes_covered on toy data, else none "
                              "(the table is not ranked).")
   mesh_shape: str = _field("", "POP,DATA: devices for sweep members and for each "
-                           "batch (product = device count); empty = automatic.")
+                           "batch (product = device count); empty = automatic. Only "
+                           "for a --sweep or a run over several processes (a single "
+                           "run in one process refuses it).")
   sweep_plot: bool = _field(True, "Draw sweep_plot.png at the end of a sweep (each "
                             "metric against each swept value; matplotlib, about a "
                             "second).")
