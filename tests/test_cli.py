@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import statistics
 import sys
 
 import numpy as np
@@ -228,7 +229,17 @@ def check_bench(stdout: str, profile_dir: str) -> None:
   [row] = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
   assert BENCH_FIELDS <= set(row), BENCH_FIELDS - set(row)
   assert row["name"] == "mlp" and row["batch_size"] == 8
-  assert row["steps_per_s"] > 0 and row["compile_s"] > 0 and row["peak_rss_mb"] > 50
+  # The rate is the median of the rounds' rates, each the median of its timed repeats
+  # (a rate made up or read from the wrong field fails here), and the FLOP rate is it
+  # times XLA's count.
+  assert row["steps_per_s"] == pytest.approx(
+      statistics.median(row["steps_per_s_rounds"]), abs=1e-3)
+  assert row["steps_per_s_rounds"][-1] == pytest.approx(
+      statistics.median(row["steps_per_s_repeats"]), abs=0.01)
+  assert row["gflop_s"] == pytest.approx(row["steps_per_s"] * row["gflop_per_step"],
+                                         abs=0.06)
+  assert min(row["steps_per_s_repeats"]) > 0
+  assert row["compile_s"] > 0 and row["peak_rss_mb"] > 50
   assert row["startup_s"] >= row["compile_s"]
   # XLA's count for mlp: 1.248 GFLOP at batch 64, scaled to batch 8.
   assert 0.1 < row["gflop_per_step"] < 0.3
