@@ -222,8 +222,10 @@ def test_training_writes_eval_json_with_issue_keys(evaluated):
   splits = probs.reshape(10, 2, 3)
   kl = np.sum(xlogy(splits, splits) - xlogy(splits, splits.mean(axis=1, keepdims=True)),
               axis=2)
-  assert results["inception_score"] == pytest.approx(np.exp(kl.mean(axis=1)).mean(),
-                                                     rel=1e-4)
+  # A 2-step G's samples look alike (IS ~1.0001): compare what exceeds 1, where 5 splits
+  # instead of 10 differ by ~60 %.
+  assert results["inception_score"] - 1.0 == pytest.approx(
+      np.exp(kl.mean(axis=1)).mean() - 1.0, rel=0.02)
   # Parzen's bandwidth is chosen from its grid of 10 values in [0.1, 1].
   assert np.min(np.abs(np.logspace(-1, 0, 10) - results["parzen_sigma"])) < 1e-6
 
