@@ -16,6 +16,14 @@ Root `state.rng` (the run key, checkpointed in the state):
   STEP = 1            per-step keys: fold_in(fold_in(rng, STEP), step); within a step,
                       D update i uses fold_in(step_key, i) and the G update
                       fold_in(step_key, k)
+
+Within one update the step's parts split its key further (jaxgan.steps): D's objective
+takes (real pass, fake pass, terms) = split(key, 3), and each D term fold_in(terms key,
+its stream) (stream 0, the gradient penalty, the terms key itself); G's update takes
+(noise, D pass, feature-matching target) = split(key, 3), the unrolled D fold_in(D pass
+key, 1) and G's terms fold_in(D pass key, 2); an augmentation of D's input takes
+fold_in(that pass's dropout key, 1). Each is a fold_in or split of the key above it, so a
+new part's stream shifts no other.
 """
 
 from __future__ import annotations
