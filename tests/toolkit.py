@@ -195,12 +195,12 @@ def logged_steps(log: str) -> list[int]:
   return [int(s) for s in _LOGGED_STEP.findall(log)]
 
 
-def assert_resumed(log: str, step: int, workdir: str) -> None:
+def assert_resumed(log: str, step: int, workdir: str, to_the_end: bool = True) -> None:
   """`log` (one run's stderr, or the log records of one in-process run) shows that the
   run resumed from its checkpoint of `step` in `workdir` and trained only the steps after
-  it, to its last (which is always logged). Files cannot show this: a run that ignored
-  its checkpoint keeps the saved steps as they are and rewrites the metrics records it
-  replays, so it ends with the same files."""
+  it (to_the_end: up to its last, which is always logged). Files cannot show this: a run
+  that ignored its checkpoint keeps the saved steps as they are and rewrites the metrics
+  records it replays, so it ends with the same files."""
   shown = log[-3000:]
   checkpoints = os.path.abspath(os.path.join(workdir, "checkpoints"))
   assert [(os.path.abspath(d), int(s)) for d, s in _RESUMED.findall(log)] == [
@@ -210,8 +210,10 @@ def assert_resumed(log: str, step: int, workdir: str) -> None:
   logged = logged_steps(log)
   assert all(s > step for s in logged), (
       f"resumed at step {step} but logged steps {logged}:\n{shown}")
-  if step < num_steps:
+  if to_the_end and step < num_steps:
     assert logged and logged[-1] == num_steps, f"logged steps {logged}:\n{shown}"
+  elif not to_the_end:
+    assert logged, f"no step logged after step {step}:\n{shown}"
 
 
 @contextlib.contextmanager
