@@ -45,10 +45,11 @@ def one_device_population(tmp_path_factory):
   return config, workdir, loop.run(config, workdir)
 
 
-# The modules whose tests run longest (subprocesses: several processes, 10-20 s each)
-# come first. xdist hands tests out in collection order, so the suite then ends on short
-# tests; in alphabetical order it ended on the two longest while the other worker idled.
-LONG_FIRST = ("test_sweep_multihost.py", "test_sweep_devices.py",
+# The modules whose tests run longest (subprocesses: several processes, 10-20 s each;
+# test_library_use: a pip install into a fresh virtual environment) come first. xdist
+# hands tests out in collection order, so the suite then ends on short tests; in
+# alphabetical order it ended on the two longest while the other worker idled.
+LONG_FIRST = ("test_sweep_multihost.py", "test_sweep_devices.py", "test_library_use.py",
               "test_readme_commands.py", "test_runtime_reliability.py", "test_sweep.py",
               "test_cli.py", "test_runtime_loop.py")
 
