@@ -173,6 +173,19 @@ def sgd_toy(**overrides):
   return config, gan, compile_once(gan.init, jax.random.PRNGKey(0))(jax.random.PRNGKey(0))
 
 
+def assert_the_term_is_all_that_differs(loss, with_loss, plain, with_term, before):
+  """`with_term` (params after the step with the weight-decay term) differs from `plain`
+  (without) by the term's gradient 2c·p times SGD's -0.5; its loss by the term's value."""
+  decay = WEIGHT_DECAY * sum(float(np.sum(np.asarray(p, np.float64) ** 2))
+                             for p in jax.tree_util.tree_leaves(before))
+  assert float(with_loss) == pytest.approx(float(loss) + decay, rel=1e-5)
+  want = jax.tree_util.tree_map(lambda p: -0.5 * 2 * WEIGHT_DECAY * np.asarray(p),
+                                toolkit.host_tree(before))
+  got = jax.tree_util.tree_map(lambda x, y: np.asarray(x) - np.asarray(y),
+                               toolkit.host_tree(with_term), toolkit.host_tree(plain))
+  toolkit.assert_trees_close(got, want, 1e-4)
+
+
 def test_a_registered_d_regularizer_enters_ds_loss_and_gradient_without_a_factory_edit(
     registered):
   terms, _ = registered
@@ -182,17 +195,10 @@ def test_a_registered_d_regularizer_enters_ds_loss_and_gradient_without_a_factor
   terms.d_term("test_weight_decay", stream=5)(weight_decay(lambda ctx: ctx.d_params))
   with_term = compile_once(make_steps(config, gan, 64).d_step, state, real, key)
   (a, a_metrics), (b, b_metrics) = plain(state, real, key), with_term(state, real, key)
-  decay = WEIGHT_DECAY * sum(float(np.sum(np.asarray(p, np.float64) ** 2))
-                             for p in jax.tree_util.tree_leaves(state.d.params))
-  assert float(b_metrics["weight_decay"]) == pytest.approx(decay, rel=1e-5)
-  assert float(b_metrics["d_loss"]) == pytest.approx(float(a_metrics["d_loss"]) + decay,
-                                                     rel=1e-5)
-  # The term's gradient 2c·p, times SGD's -0.5, is all that differs.
-  want = jax.tree_util.tree_map(lambda p: -0.5 * 2 * WEIGHT_DECAY * np.asarray(p),
-                                toolkit.host_tree(state.d.params))
-  got = jax.tree_util.tree_map(lambda x, y: np.asarray(x) - np.asarray(y),
-                               toolkit.host_tree(b.d.params), toolkit.host_tree(a.d.params))
-  toolkit.assert_trees_close(got, want, 1e-4)
+  assert float(b_metrics["weight_decay"]) == pytest.approx(
+      float(b_metrics["d_loss"]) - float(a_metrics["d_loss"]), rel=1e-4)
+  assert_the_term_is_all_that_differs(a_metrics["d_loss"], b_metrics["d_loss"],
+                                      a.d.params, b.d.params, state.d.params)
 
 
 def test_a_registered_g_term_enters_gs_loss_and_gradient_without_a_factory_edit(
@@ -204,15 +210,8 @@ def test_a_registered_g_term_enters_gs_loss_and_gradient_without_a_factory_edit(
   terms.g_term("test_weight_decay", stream=5)(weight_decay(lambda ctx: ctx.g_params))
   with_term = compile_once(make_steps(config, gan, 64).g_step, state, key)
   (a, a_metrics, _), (b, b_metrics, _) = plain(state, key), with_term(state, key)
-  decay = WEIGHT_DECAY * sum(float(np.sum(np.asarray(p, np.float64) ** 2))
-                             for p in jax.tree_util.tree_leaves(state.g.params))
-  assert float(b_metrics["g_loss"]) == pytest.approx(float(a_metrics["g_loss"]) + decay,
-                                                     rel=1e-5)
-  want = jax.tree_util.tree_map(lambda p: -0.5 * 2 * WEIGHT_DECAY * np.asarray(p),
-                                toolkit.host_tree(state.g.params))
-  got = jax.tree_util.tree_map(lambda x, y: np.asarray(x) - np.asarray(y),
-                               toolkit.host_tree(b.g.params), toolkit.host_tree(a.g.params))
-  toolkit.assert_trees_close(got, want, 1e-4)
+  assert_the_term_is_all_that_differs(a_metrics["g_loss"], b_metrics["g_loss"],
+                                      a.g.params, b.g.params, state.g.params)
 
 
 def test_a_registered_augmentation_is_what_d_sees_in_both_steps(registered):
