@@ -102,13 +102,20 @@ def term_key(key: Array, stream: int) -> Array:
   return key if stream == 0 else jax.random.fold_in(key, stream)
 
 
-def add_terms(value: Array, metrics: Metrics, terms, ctx) -> tuple[Array, Metrics]:
-  """value + the sum of the terms at ctx (each with its own key); their metrics."""
+def evaluate_terms(terms, ctx) -> tuple[list[Array], Metrics]:
+  """The terms' values at ctx (each with its own key) and their metrics."""
+  values, metrics = [], {}
   for stream, term in terms:
-    term_value, term_metrics = term(ctx._replace(key=term_key(ctx.key, stream)))
-    value = value + term_value
-    metrics = {**metrics, **term_metrics}
-  return value, metrics
+    value, term_metrics = term(ctx._replace(key=term_key(ctx.key, stream)))
+    values.append(value)
+    metrics.update(term_metrics)
+  return values, metrics
+
+
+def plus(value: Array, values: list[Array]) -> Array:
+  for v in values:
+    value = value + v
+  return value
 
 
 # --------------------------------------------------------------------------- D
@@ -158,14 +165,13 @@ def make_d_objective(settings, gan: GAN, nets: Nets) -> Callable:
     real_key, fake_key, terms_key = jax.random.split(key, 3)
     real_out = nets.discriminate(d_params, d.batch_stats, real, real_key, labels)
     fake_out = nets.discriminate(d_params, real_out.batch_stats, fake, fake_key, labels)
-    metrics = {"d_real": jnp.mean(gan.loss.d_output(real_out.logits)),
-               "d_fake": jnp.mean(gan.loss.d_output(fake_out.logits))}
-    ctx = DTermContext(d_params, d.batch_stats, real, fake, labels, real_out, fake_out,
-                       terms_key, nets, settings.hp)
-    d_loss, metrics = add_terms(
-        gan.loss.d_loss(real_out.logits, fake_out.logits, settings.hp), metrics, terms,
-        ctx)
-    return d_loss, ({"d_loss": d_loss, **metrics}, real_out, fake_out)
+    values, term_metrics = evaluate_terms(terms, DTermContext(
+        d_params, d.batch_stats, real, fake, labels, real_out, fake_out, terms_key, nets,
+        settings.hp))
+    d_loss = plus(gan.loss.d_loss(real_out.logits, fake_out.logits, settings.hp), values)
+    metrics = {"d_loss": d_loss, "d_real": jnp.mean(gan.loss.d_output(real_out.logits)),
+               "d_fake": jnp.mean(gan.loss.d_output(fake_out.logits)), **term_metrics}
+    return d_loss, (metrics, real_out, fake_out)
   return d_objective
 
 
@@ -203,7 +209,8 @@ def make_g_loss(settings, gan: GAN) -> tuple[GObjective, Callable]:
   terms = active_terms(G_TERMS, settings, gan)
 
   def g_loss(value: Array, ctx: GTermContext) -> tuple[Array, Metrics]:
-    return add_terms(value, {}, terms, ctx)
+    values, metrics = evaluate_terms(terms, ctx)
+    return plus(value, values), metrics
   return objective, g_loss
 
 
