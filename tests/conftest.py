@@ -54,22 +54,8 @@ LONG_FIRST = ("test_sweep_multihost.py", "test_sweep_devices.py", "test_library_
               "test_cli.py", "test_runtime_loop.py")
 
 
-# Module fixtures that train a run or a population (several seconds each): every test
-# that uses one goes to one xdist worker, which builds it once; handed out one by one,
-# such tests made both workers build it (the sweep's evaluated population: ~15 s twice).
-SHARED_RUNS = {("test_sweep.py", "evaluated"), ("test_sweep.py", "finished"),
-               ("test_sweep.py", "toy_sweep"), ("test_runtime_reliability.py", "reference"),
-               ("test_runtime_loop.py", "evaluated"), ("test_runtime_loop.py", "finished")}
-
-
-@pytest.hookimpl(tryfirst=True)  # Before xdist's, which reads the groups.
 def pytest_collection_modifyitems(items):
   def rank(item):
     name = item.path.name
     return LONG_FIRST.index(name) if name in LONG_FIRST else len(LONG_FIRST)
   items.sort(key=rank)  # Stable: each module keeps its own order.
-  for item in items:
-    shared = sorted(f for f in getattr(item, "fixturenames", ())
-                    if (item.path.name, f) in SHARED_RUNS)
-    if shared and not item.get_closest_marker("xdist_group"):
-      item.add_marker(pytest.mark.xdist_group(f"{item.path.stem}.{shared[0]}"))
