@@ -43,13 +43,12 @@ VARIANTS = {
         {**MLP, "num_d_steps": 2, "label_smoothing": 0.1, "g_ema_decay": 0.9}, False),
     "g_then_d_k2_packing": (
         {**MLP, "update_order": "g_then_d", "num_d_steps": 2, "pack": 2}, False),
-    "simultaneous_feature_matching": (
-        {**TOY, "update_order": "simultaneous", "feature_matching": True}, False),
+    "simultaneous_feature_matching_unrolled": (
+        {**TOY, "update_order": "simultaneous", "feature_matching": True,
+         "unroll_steps": 2}, False),
     "wgan_schedule": ({**TOY, **WGAN_SCHEDULE}, False),
-    "unrolled": ({**TOY, "unroll_steps": 2}, False),
-    "unrolled_simultaneous": ({**TOY, "unroll_steps": 2,
-                               "update_order": "simultaneous"}, False),
-    "wgan_gp_conditional": ({**TOY, "loss": "wgan_gp", "conditional": True}, False),
+    "wgan_gp_conditional_unrolled": (
+        {**TOY, "loss": "wgan_gp", "conditional": True, "unroll_steps": 2}, False),
     "guarded_d_then_g_ema_feature_matching": (
         {**TOY, "g_ema_decay": 0.9, "feature_matching": True}, True),
     "guarded_g_then_d_packing": ({**MLP, "update_order": "g_then_d", "pack": 2}, True),
