@@ -45,6 +45,22 @@ def one_device_population(tmp_path_factory):
   return config, workdir, loop.run(config, workdir)
 
 
+@pytest.fixture(scope="session")
+def one_device_initial_state(one_device_population):
+  """The population state that one_device_population (and the runs compared with it)
+  trained from: what lets them compare updates rather than states."""
+  from jaxgan import data
+  from jaxgan.config import sweep_members
+  from jaxgan.runtime.compile import compile_once
+  from jaxgan.state import make_gan
+  from jaxgan.sweep import population
+  config = one_device_population[0]
+  members = sweep_members(config)
+  shape = data.load_dataset(config.dataset, config.data_dir, "train").image_shape
+  init = population.init_fn(make_gan(members[0].config, shape), members)
+  return compile_once(init)()
+
+
 # The modules whose tests run longest (subprocesses: several processes, 10-20 s each;
 # test_library_use: a pip install into a fresh virtual environment) come first. xdist
 # hands tests out in collection order, so the suite then ends on short tests; in

@@ -36,7 +36,8 @@ SCRIPT = textwrap.dedent("""
 
 
 @pytest.mark.xdist_group("devices")
-def test_population_on_8_fake_devices_equals_1_device(one_device_population, tmp_path):
+def test_population_on_8_fake_devices_equals_1_device(one_device_population, tmp_path,
+                                                      one_device_initial_state):
   config, one_dir, one = one_device_population
   many_dir = str(tmp_path / "many")
   many_config = dataclasses.replace(config, mesh_shape="4,2")
@@ -50,7 +51,11 @@ def test_population_on_8_fake_devices_equals_1_device(one_device_population, tmp
   [shards] = [json.loads(line.split(" ", 1)[1]) for line in proc.stdout.splitlines()
               if line.startswith("SHARDS ")]
   assert shards == {"devices": 8, "members_per_shard": 1}
-  assert_trains_alike(toolkit.restore_checkpoint(many_dir, one, 2), one)
+  # The same updates as on one device, each within 5e-3 of its own size (Adam divides by
+  # |g| + eps: where an element of g is near eps, the batch split over devices sums it in
+  # another order, and its step moves by up to ~0.2 % of the largest update seen).
+  assert_trains_alike(toolkit.restore_checkpoint(many_dir, one, 2), one, rtol=5e-3,
+                      init=one_device_initial_state)
   many_records = toolkit.read_metrics(many_dir)
   one_records = toolkit.read_metrics(one_dir)
   assert [(r["step"], r["member"]) for r in many_records] == [

@@ -65,7 +65,8 @@ def two_process_run(one_device_population, tmp_path_factory):
 
 
 @pytest.mark.xdist_group("devices")
-def test_two_processes_agree_with_one_process(one_device_population, two_process_run):
+def test_two_processes_agree_with_one_process(one_device_population, two_process_run,
+                                              one_device_initial_state):
   config, one_dir, one = one_device_population
   two_dir, procs, outputs = two_process_run
   for p, (_, err) in zip(procs, outputs):
@@ -80,10 +81,12 @@ def test_two_processes_agree_with_one_process(one_device_population, two_process
     assert a == pytest.approx(b, rel=1e-5)
   assert "Sweep of 4 members" in outputs[0][0]
   assert "Sweep of 4 members" not in outputs[1][0]
-  # The checkpoint both processes wrote together holds the same population. (After an
-  # Adam step each parameter moved by lr * g / (|g| + eps): where a gradient element is
-  # near eps = 1e-8, the split batch's other summation order shows at ~1e-4 of lr.)
-  assert_trains_alike(toolkit.restore_checkpoint(two_dir, one, 2), one, rtol=1e-3)
+  # The checkpoint both processes wrote together holds the same population: the same
+  # updates, each within 5e-3 of its own size. (After an Adam step each parameter moved
+  # by lr * g / (|g| + eps): where a gradient element is near eps = 1e-8, the split
+  # batch's other summation order shows, at up to ~0.2 % of the largest update.)
+  assert_trains_alike(toolkit.restore_checkpoint(two_dir, one, 2), one, rtol=5e-3,
+                      init=one_device_initial_state)
 
 
 @pytest.mark.xdist_group("devices")
