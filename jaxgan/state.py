@@ -48,6 +48,13 @@ class GANState(flax.struct.PyTreeNode):
   # {'params', 'batch_stats'}: the exponential moving average of G (--g_ema_decay > 0),
   # used for samples and evaluation; {} when off.
   g_ema: PyTree = flax.struct.field(default_factory=dict)
+  # {name: float32 scalar}: run-time hyperparameters of the step's objective terms
+  # (jaxgan.steps.terms: R1's gamma, ...), array leaves so a population varies them;
+  # {} when no term reads one.
+  hparams: PyTree = flax.struct.field(default_factory=dict)
+  # {term name: pytree}: the state objective terms keep between updates (LeCam's
+  # anchors, ...); {} when none does. Steps.init fills both.
+  aux: PyTree = flax.struct.field(default_factory=dict)
 
 
 class GAN(NamedTuple):

@@ -405,6 +405,32 @@ def test_corrupted_latest_checkpoint_is_reported_and_the_previous_used(
                              final_state(reference["workdir"], reference, 12))
 
 
+def test_a_checkpoint_from_before_the_states_empty_parts_still_restores(tmp_path):
+  # GANState gained `hparams` and `aux` ({} unless an objective term needs them): a
+  # checkpoint written without them (here: a state class of the old fields, which orbax
+  # saves alike) restores into today's state, fingerprint verified, the parts empty.
+  import flax
+  from jaxgan.runtime.compile import initial_state
+  from jaxgan.state import make_gan
+
+  class StateBeforeTerms(flax.struct.PyTreeNode):
+    step: jax.Array
+    rng: jax.Array
+    g: object
+    d: object
+    g_ema: object
+
+  state = initial_state(make_gan(toolkit.tiny_config(), (8, 8, 1)), jax.random.PRNGKey(0))
+  old = StateBeforeTerms(step=state.step, rng=state.rng, g=state.g, d=state.d,
+                         g_ema=state.g_ema)
+  ckpts = checkpoint.Checkpoints(str(tmp_path / "checkpoints"))
+  ckpts.save(old, 0)
+  restored = ckpts.restore(state)
+  ckpts.close()
+  assert type(restored) is type(state) and restored.hparams == {} and restored.aux == {}
+  toolkit.assert_trees_equal(restored, state)
+
+
 def test_truncated_checkpoint_is_detected(tmp_path):
   from jaxgan.runtime.compile import initial_state
   from jaxgan.state import make_gan

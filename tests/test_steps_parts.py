@@ -231,3 +231,46 @@ def test_a_registered_augmentation_is_what_d_sees_in_both_steps(registered):
       float(np.mean(jax.nn.sigmoid(real_logits))), rel=1e-6)
   assert float(g_metrics["g_loss"]) == pytest.approx(
       float(gan.loss.g_loss(fake_logits)), rel=1e-6)
+
+
+def counting_term(settings, gan):
+  """A D term with a run-time weight and a state: w · E D(x)² on the real batch, and the
+  number of D updates and the last mean real logit kept in its aux."""
+  from jaxgan.steps.terms import Term
+
+  def apply(ctx):
+    value = ctx.hparams["test_w"] * jnp.mean(ctx.real_out.logits ** 2)
+    aux = {"updates": ctx.aux["updates"] + 1,
+           "real_logit": jnp.mean(ctx.real_out.logits)}
+    return value, {"test_term": value}, aux
+  return Term(apply, hparams={"test_w": 0.5},
+              aux={"updates": jnp.int32(0), "real_logit": jnp.float32(0.0)})
+
+
+def test_a_terms_weight_and_state_live_in_the_state_and_pass_the_gate(registered):
+  terms, _ = registered
+  terms.d_term("test_counting", stream=6)(counting_term)
+  config, gan, _ = sgd_toy(num_d_steps=2)
+  steps = make_steps(config, gan, 64)
+  state = compile_once(steps.init, jax.random.PRNGKey(0))(jax.random.PRNGKey(0))
+  assert float(state.hparams["test_w"]) == 0.5
+  assert int(state.aux["test_counting"]["updates"]) == 0
+  step = compile_once(steps.guarded_train_step, state, POINTS, None, True)
+  one, metrics, _ = step(state, POINTS, None, True)
+  two, _, _ = step(one, POINTS, None, True)
+  assert int(two.aux["test_counting"]["updates"]) == 4  # k = 2 D updates per step.
+  assert float(metrics["test_term"]) > 0
+  # The weight is read from the state: twice the weight, twice the term (one D update,
+  # which computes its loss before it moves D).
+  d_step = compile_once(steps.d_step, state, POINTS[:8], jax.random.PRNGKey(1))
+  _, once = d_step(state, POINTS[:8], jax.random.PRNGKey(1))
+  _, twice = d_step(state.replace(hparams={"test_w": jnp.float32(1.0)}), POINTS[:8],
+                    jax.random.PRNGKey(1))
+  assert float(twice["test_term"]) == pytest.approx(2 * float(once["test_term"]),
+                                                    rel=1e-6)
+  # A member whose gate is closed keeps its term state with the rest.
+  closed, _, _ = step(one, POINTS, None, False)
+  toolkit.assert_trees_equal(closed.aux, one.aux)
+  # GAN.init's state lacks them: the step says how to make one that has them.
+  with pytest.raises(ValueError, match=r"read \['test_counting', 'test_w'\].*Steps.init"):
+    steps.train_step(gan.init(jax.random.PRNGKey(0)), POINTS)

@@ -172,7 +172,7 @@ class Checkpoints:
       raise CheckpointCorrupted(step, "its _CHECKPOINT_METADATA file is missing")
     try:
       expected = (self._manager.metadata(step).custom_metadata or {}).get(FINGERPRINT_KEY)
-      state = self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
+      state = self._restore_tree(step, abstract, like)
     except Exception as e:
       raise CheckpointCorrupted(step, f"{type(e).__name__}: {_first_line(e)}") from None
     # Checkpoints written before fingerprints existed are accepted unverified.
@@ -180,6 +180,24 @@ class Checkpoints:
       raise CheckpointCorrupted(step, "its arrays do not match the fingerprint written "
                                 "with them (bytes changed on disk)")
     return state
+
+  def _restore_tree(self, step: int, abstract: Any, like: Any) -> Any:
+    """orbax's restore into `abstract`'s structure. A part of the state that is empty in
+    `like` and that the checkpoint does not hold (a field the state gained after the
+    checkpoint was written, e.g. GANState.hparams and .aux: {} for a run without
+    objective terms that need them) is left out of the restore and put back empty, so
+    such a checkpoint still resumes."""
+    # orbax's own nested-dict form of the state (what its metadata describes).
+    target = ocp.tree.serialize_tree(abstract, keep_empty_nodes=True)
+    missing = _empty_parts_missing(target, self._manager.item_metadata(step))
+    if not missing:
+      return self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
+    for path in missing:
+      _drop(target, path)
+    restored = self._manager.restore(step, args=ocp.args.StandardRestore(target))
+    for path in missing:
+      _put_empty(restored, path)
+    return ocp.tree.deserialize_tree(restored, like)
 
   def set_aside(self, step: int, destination: str) -> str:
     """Moves step's folder to `destination`/<step> (nothing is deleted); returns the path."""
@@ -197,6 +215,33 @@ class Checkpoints:
 
   def close(self) -> None:
     self._manager.close()
+
+
+def _empty_parts_missing(target: Any, saved: Any, path: tuple = ()) -> list[tuple]:
+  """Paths of the empty dicts of `target` (orbax's serialized form of a state) that
+  `saved` (the checkpoint's tree metadata) does not hold."""
+  if not isinstance(target, dict) or not hasattr(saved, "keys"):
+    return []
+  out = []
+  for key, value in target.items():
+    if key not in saved:
+      if isinstance(value, dict) and not value:
+        out.append(path + (key,))
+    else:
+      out += _empty_parts_missing(value, saved[key], path + (key,))
+  return out
+
+
+def _drop(tree: dict, path: tuple) -> None:
+  for key in path[:-1]:
+    tree = tree[key]
+  del tree[path[-1]]
+
+
+def _put_empty(tree: dict, path: tuple) -> None:
+  for key in path[:-1]:
+    tree = tree[key]
+  tree[path[-1]] = {}
 
 
 # --------------------------------------------------------------------------- failed saves

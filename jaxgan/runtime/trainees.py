@@ -213,8 +213,8 @@ class SingleRun(Trainee):
     self._seed_key = rng.seed_key(config.seed)
     # A data-dependent init (minibatch discrimination, the paper's output bias) reads the
     # training images; the others compile without them.
-    self._init = (jax.jit(self.gan.init).lower(self._seed_key, shape_of(train.images))
-                  if self.gan.needs_data else jax.jit(self.gan.init).lower(self._seed_key))
+    self._init = (jax.jit(self.steps.init).lower(self._seed_key, shape_of(train.images))
+                  if self.gan.needs_data else jax.jit(self.steps.init).lower(self._seed_key))
     self._sample = jax.jit(self.steps.sample)
     if evaluator is None and config.eval_every:
       evaluator = eval_members.make_evaluator(config, train)
@@ -310,7 +310,7 @@ class PopulationRun(Trainee):
         population.population_step(self.guarded), config.steps_per_call,
         in_shardings=(sh["members"], sh["replicated"], sh["replicated"]),
         out_shardings=(sh["members"], sh["replicated"]))
-    init = jax.jit(population.init_fn(self.gan, self.members),
+    init = jax.jit(population.init_fn(self.gan, self.members, self.steps.init),
                    out_shardings=sh["members"])
     self._init = (init.lower(shape_of(train.images)) if self.gan.needs_data
                   else init.lower())

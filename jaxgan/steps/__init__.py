@@ -27,6 +27,9 @@
   with --g_ema_decay).
 * `guarded_train_step(state, images, labels, healthy) -> (state, metrics, nonfinite)`:
   train_step with the divergence guard a population member runs (`Gate`).
+* `init(rng, images=None) -> state`: GAN.init's state, plus the run-time hyperparameters
+  and the state of the objective terms that need them (`GANState.hparams`, `.aux`; both
+  {} otherwise, so GAN.init's state serves every run without such terms).
 metrics: {'d_loss', 'g_loss', 'd_real', 'd_fake'} scalars (+ 'gp' with WGAN-GP, + what
 registered terms add). Every step is pure: jit-, vmap- and shard-able.
 
@@ -87,24 +90,39 @@ class Steps(NamedTuple):
   # train_step with the divergence guard (Gate): (state, images, labels, healthy) ->
   # (state, metrics, nonfinite mask); updates that would be non-finite are discarded.
   guarded_train_step: Callable[..., tuple[GANState, Metrics, Array]] | None = None
+  # init(rng, images=None) -> GANState: GAN.init's state plus what the objective terms
+  # read (hparams) and keep (aux); the same as GAN.init's when no term needs either.
+  init: Callable[..., GANState] | None = None
 
 
 def make_parts(config: Config, gan: GAN) -> Parts:
   """The parts of `config`'s step for `gan` (jaxgan.steps.updates.Parts)."""
   s = settings_lib.resolve(config, gan)
   nets = Nets(gan, s, augment.make_augment(s, gan))
-  d_objective = terms.make_d_objective(s, gan, nets)
+  d_terms = terms.active_terms(terms.D_TERMS, s, gan)
+  g_terms = terms.active_terms(terms.G_TERMS, s, gan)
+  d_objective = terms.make_d_objective(s, gan, nets, d_terms)
   d_constraint = terms.make_d_constraint(s, gan)
-  g_objective, g_loss = terms.make_g_loss(s, gan)
+  g_objective, g_loss = terms.make_g_loss(s, gan, g_terms)
   return Parts(settings=s, gan=gan, nets=nets, d_objective=d_objective,
                d_constraint=d_constraint, g_objective=g_objective, g_loss=g_loss,
                adversary=terms.make_adversary(s, gan, d_objective, d_constraint),
                schedule=orders.SCHEDULES[s.d_steps_schedule](s.num_d_steps),
-               order=orders.ORDERS[s.update_order], ema=ema.make_ema(s))
+               order=orders.ORDERS[s.update_order], ema=ema.make_ema(s),
+               terms=d_terms + g_terms)
+
+
+def make_init(parts: Parts) -> Callable[..., GANState]:
+  """`init(rng, images=None)`: GAN.init's state with the terms' hparams and aux."""
+  def init(rng: Array, images: Array | None = None) -> GANState:
+    hparams, aux = terms.initial_extras(parts.terms)
+    return parts.gan.init(rng, images).replace(hparams=hparams, aux=aux)
+  return init
 
 
 def one_step(parts: Parts, state: GANState, batches_of_step, gate):
   """The step in the configured order, then G's EMA; state.step advances by one."""
+  terms.check_extras(parts.terms, state.hparams, state.aux)
   state, metrics, gate = parts.order(parts, state, batches_of_step, gate)
   state = parts.ema.update(state, gate)
   return state.replace(step=state.step + 1), metrics, gate
@@ -131,9 +149,11 @@ def make_steps(config: Config, gan: GAN, num_examples: int,
   feed = Feed(parts, num_examples, constrain_batch)
 
   def d_step(state, real, rng, fake=None, labels=None):
+    terms.check_extras(parts.terms, state.hparams, state.aux)
     return d_update(parts, state, real, rng, fake, labels)[:2]
 
   def g_step(state, rng, real=None, labels=None):
+    terms.check_extras(parts.terms, state.hparams, state.aux)
     return g_update(parts, state, rng, real, labels)[:3]
 
   def train_step(state, images, labels=None):
@@ -156,7 +176,8 @@ def make_steps(config: Config, gan: GAN, num_examples: int,
     return parts.nets.generate(parts.ema.generator(state), z, train=False, labels=labels)[0]
 
   return Steps(d_step=d_step, g_step=g_step, train_step=train_step, sample=sample,
-               batch_step=batch_step, guarded_train_step=guarded_train_step)
+               batch_step=batch_step, guarded_train_step=guarded_train_step,
+               init=make_init(parts))
 
 
 def repeat_step(train_step: Callable[..., tuple[GANState, Metrics]],
@@ -176,7 +197,8 @@ def repeat_step(train_step: Callable[..., tuple[GANState, Metrics]],
   return many
 
 
-__all__ = ["Steps", "make_steps", "make_parts", "repeat_step", "one_step", "Parts",
+__all__ = ["Steps", "make_steps", "make_parts", "make_init", "repeat_step", "one_step",
+           "Parts",
            "StepSettings", "loss_hparams", "data_key", "step_key", "ema_decay_at",
            "ema_update", "Gate", "Ungated", "UNGATED", "GUARD_CHECKS",
            "describe_nonfinite", "DOut", "Nets", "Feed", "augment", "batches", "orders",

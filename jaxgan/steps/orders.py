@@ -14,8 +14,8 @@ import jax.numpy as jnp
 from jaxgan.state import GANState
 from jaxgan.steps import gate as gate_lib
 from jaxgan.steps.terms import GTermContext
-from jaxgan.steps.updates import (G_TERMS_STREAM, Parts, constrain_d, d_update,
-                                      g_update, step_key)
+from jaxgan.steps.updates import (G_TERMS_STREAM, Parts, constrain_d, d_update, extras,
+                                  g_update, step_key, with_aux)
 
 
 # --------------------------------------------------------------------------- schedules
@@ -109,24 +109,25 @@ def simultaneous(parts: Parts, state: GANState, batches, gate):
     # stop_gradient routes each loss to its own player.
     fake, g_batch_stats = nets.generate_for_d(state.g.replace(params=g_params), z_key,
                                               labels)
-    d_loss, (d_metrics, real_out, fake_out) = parts.d_objective(
-        d_params, state.d, real, jax.lax.stop_gradient(fake), d_key, labels)
+    d_loss, (d_metrics, real_out, fake_out, next_aux) = parts.d_objective(
+        d_params, state.d, real, jax.lax.stop_gradient(fake), d_key, labels,
+        extras(state))
     # Same dropout key and statistics: G's loss sees the same D(G(z)) as D's loss
     # (unrolled: D after its extra steps).
     frozen = state.d.replace(params=jax.lax.stop_gradient(d_params))
     g_fake_out = nets.discriminate(parts.adversary(
-        frozen, real, fake, jax.random.fold_in(fake_key, 1), labels),
+        frozen, real, fake, jax.random.fold_in(fake_key, 1), labels, extras(state)),
         state.d.batch_stats, fake, fake_key, labels)
     g_loss, g_metrics = parts.g_loss(
         parts.g_objective.loss(g_fake_out, jax.lax.stop_gradient(real_out.features)),
         GTermContext(g_params, fake, g_fake_out, real, labels,
-                     jax.random.fold_in(fake_key, G_TERMS_STREAM), nets))
+                     jax.random.fold_in(fake_key, G_TERMS_STREAM), nets, state.hparams))
     return d_loss + g_loss, (d_metrics, g_loss, g_metrics, fake_out.batch_stats,
-                             g_batch_stats)
+                             g_batch_stats, next_aux)
 
-  (_, (d_metrics, g_loss, g_metrics, d_batch_stats, g_batch_stats)), (g_grads, d_grads) = (
-      jax.value_and_grad(objective, argnums=(0, 1), has_aux=True)(
-          state.g.params, state.d.params))
+  (_, (d_metrics, g_loss, g_metrics, d_batch_stats, g_batch_stats, next_aux)), (
+      g_grads, d_grads) = jax.value_and_grad(objective, argnums=(0, 1), has_aux=True)(
+          state.g.params, state.d.params)
   g_update_, g_gate = gate_lib.propose_update(state.g, g_grads, parts.gan.g_tx,
                                               g_batch_stats, gate, "G", g_loss)
   d_update_, d_gate = gate_lib.propose_update(state.d, d_grads, parts.gan.d_tx,
@@ -135,7 +136,7 @@ def simultaneous(parts: Parts, state: GANState, batches, gate):
   gate = g_gate.both(d_gate)
   state = state.replace(g=gate_lib.commit(state.g, g_update_, gate),
                         d=gate_lib.commit(state.d, d_update_, gate))
-  return state, {**d_metrics, "g_loss": g_loss, **g_metrics}, gate
+  return with_aux(state, next_aux, gate), {**d_metrics, "g_loss": g_loss, **g_metrics}, gate
 
 
 ORDERS = {"d_then_g": d_then_g, "g_then_d": g_then_d, "simultaneous": simultaneous}

@@ -46,6 +46,12 @@ class StepSettings:
   num_classes: int
   config: Any
 
+  def varies(self, name: str) -> bool:
+    """Whether a population sweeps the flag `name` (a term reading it as a run-time
+    hyperparameter must then be built even where this member's value turns it off)."""
+    from jaxgan.config import parse_sweep
+    return name in parse_sweep(self.config.sweep)
+
 
 def resolve(config: Config, gan: GAN) -> StepSettings:
   """The settings of `config` for `gan`.

@@ -5,16 +5,22 @@ Registries (name -> builder). A builder `builder(settings, gan)` returns the par
 applies to the run (settings: jaxgan.steps.settings.StepSettings, whose `config` is the
 whole Config) and None otherwise; `make_steps` collects what applies and never branches
 on a variant:
-  * D_TERMS, `@d_term(name, stream)`: `term(ctx: DTermContext) -> (scalar, metrics)`,
-    added to D's loss (a regularizer: the gradient penalty, R1, ...);
+  * D_TERMS, `@d_term(name, stream)`: a `Term` (or its bare function `ctx -> (scalar,
+    metrics)`), added to D's loss (a regularizer: the gradient penalty, R1, ...);
   * D_CONSTRAINTS, `@d_constraint(name)`: `constrain(d_params) -> d_params`, applied
     before each of D's updates (WGAN's clipping);
-  * G_TERMS, `@g_term(name, stream)`: `term(ctx: GTermContext) -> (scalar, metrics)`,
-    added to G's objective;
+  * G_TERMS, `@g_term(name, stream)`: a `Term`, added to G's objective;
   * G_OBJECTIVES ('adversarial' or 'feature_matching') and G_ADVERSARIES ('current' or
     'unrolled') are chosen by name from the settings.
 A term that draws random numbers gets its own key: fold_in(the objective's term key,
 stream); stream 0 takes the term key as it is (the gradient penalty, registered first).
+
+A term's numbers that a sweep may vary are its `hparams` (name -> the run's value): they
+live in `GANState.hparams` as array leaves, and the term reads them from `ctx.hparams`,
+never from the settings. A term that keeps state between updates (LeCam's anchors)
+declares its initial `aux`; it then reads `ctx.aux` and returns its next state third,
+`(scalar, metrics, aux)`, which is written to `GANState.aux[name]` with the update, through
+the divergence gate. `Steps.init` puts both into the initial state.
 """
 
 from __future__ import annotations
@@ -36,7 +42,8 @@ Metrics = dict[str, Array]
 class DTermContext(NamedTuple):
   """What a D term sees in D's objective. batch_stats: D's statistics before the step's
   passes; real_out/fake_out: D's passes on the real and fake batch (their logits carry
-  the gradient to d_params)."""
+  the gradient to d_params); hparams: the state's run-time hyperparameters; aux: this
+  term's state (None for a term that keeps none)."""
 
   d_params: Any
   batch_stats: Any
@@ -48,11 +55,14 @@ class DTermContext(NamedTuple):
   key: Array
   nets: Nets
   hp: losses.LossHParams
+  hparams: Any = None
+  aux: Any = None
 
 
 class GTermContext(NamedTuple):
   """What a G term sees in G's objective: G's parameters, the fakes D judged (they carry
-  the gradient to g_params), D's pass on them, the step's real batch (or None)."""
+  the gradient to g_params), D's pass on them, the step's real batch (or None), the
+  state's run-time hyperparameters."""
 
   g_params: Any
   fake: Array
@@ -61,6 +71,21 @@ class GTermContext(NamedTuple):
   labels: Array | None
   key: Array
   nets: Nets
+  hparams: Any = None
+  aux: Any = None
+
+
+class Term(NamedTuple):
+  """A registered objective term.
+
+  apply(ctx) -> (scalar, metrics), or (scalar, metrics, next aux) when it keeps state.
+  hparams: {name: the run's value} of the numbers it reads from ctx.hparams (sweepable).
+  aux: its initial state (a pytree of arrays), None when it keeps none.
+  """
+
+  apply: Callable
+  hparams: dict = {}
+  aux: Any = None
 
 
 D_TERMS: dict[str, tuple[int, Callable]] = {}
@@ -78,12 +103,12 @@ def _registrar(registry: dict, name: str, entry_of: Callable):
 
 
 def d_term(name: str, stream: int):
-  """Registers `builder(settings, gan) -> DTerm | None` (a decorator)."""
+  """Registers `builder(settings, gan) -> Term | function | None` (a decorator)."""
   return _registrar(D_TERMS, name, lambda b: (stream, b))
 
 
 def g_term(name: str, stream: int):
-  """Registers `builder(settings, gan) -> GTerm | None` (a decorator)."""
+  """Registers `builder(settings, gan) -> Term | function | None` (a decorator)."""
   return _registrar(G_TERMS, name, lambda b: (stream, b))
 
 
@@ -92,24 +117,63 @@ def d_constraint(name: str):
   return _registrar(D_CONSTRAINTS, name, lambda b: b)
 
 
-def active_terms(registry: dict, settings, gan: GAN) -> list[tuple[int, Callable]]:
-  """(stream, term) of every registered term that applies to the run."""
-  built = ((stream, builder(settings, gan)) for stream, builder in registry.values())
-  return [(stream, term) for stream, term in built if term is not None]
+class ActiveTerm(NamedTuple):
+  name: str
+  stream: int
+  term: Term
+
+
+def active_terms(registry: dict, settings, gan: GAN) -> list[ActiveTerm]:
+  """Every registered term that applies to the run, in registration order."""
+  out = []
+  for name, (stream, builder) in registry.items():
+    term = builder(settings, gan)
+    if term is not None:
+      out.append(ActiveTerm(name, stream, term if isinstance(term, Term) else Term(term)))
+  return out
+
+
+def initial_extras(terms: list[ActiveTerm]) -> tuple[dict, dict]:
+  """(hparams, aux) of the state the terms read: hparams as float32 scalars, each name
+  declared once; aux keyed by term name."""
+  hparams, aux = {}, {}
+  for t in terms:
+    for name, value in t.term.hparams.items():
+      if name in hparams:
+        raise ValueError(f"the hyperparameter {name!r} is declared by two terms")
+      hparams[name] = jnp.asarray(value, jnp.float32)
+    if t.term.aux is not None:
+      aux[t.name] = jax.tree_util.tree_map(jnp.array, t.term.aux)
+  return hparams, aux
+
+
+def check_extras(terms: list[ActiveTerm], hparams, aux) -> None:
+  """Refuses a state without the hyperparameters or term state the terms read."""
+  want_h = {n for t in terms for n in t.term.hparams}
+  want_a = {t.name for t in terms if t.term.aux is not None}
+  missing = sorted((want_h - set(hparams)) | (want_a - set(aux)))
+  if missing:
+    raise ValueError(f"the step's objective terms read {missing} from the state, which "
+                     "lacks them: make the state with Steps.init (it adds them to "
+                     "GAN.init's)")
 
 
 def term_key(key: Array, stream: int) -> Array:
   return key if stream == 0 else jax.random.fold_in(key, stream)
 
 
-def evaluate_terms(terms, ctx) -> tuple[list[Array], Metrics]:
-  """The terms' values at ctx (each with its own key) and their metrics."""
-  values, metrics = [], {}
-  for stream, term in terms:
-    value, term_metrics = term(ctx._replace(key=term_key(ctx.key, stream)))
-    values.append(value)
-    metrics.update(term_metrics)
-  return values, metrics
+def evaluate_terms(terms: list[ActiveTerm], ctx) -> tuple[list[Array], Metrics, dict]:
+  """The terms' values at ctx (each with its own key and state), their metrics, and the
+  next state of the terms that keep one {name: aux} (no gradient flows into it)."""
+  values, metrics, next_aux = [], {}, {}
+  for t in terms:
+    aux = None if t.term.aux is None else ctx.aux[t.name]
+    out = t.term.apply(ctx._replace(key=term_key(ctx.key, t.stream), aux=aux))
+    values.append(out[0])
+    metrics.update(out[1])
+    if t.term.aux is not None:
+      next_aux[t.name] = jax.lax.stop_gradient(out[2])
+  return values, metrics, next_aux
 
 
 def plus(value: Array, values: list[Array]) -> Array:
@@ -155,23 +219,24 @@ def make_d_constraint(settings, gan: GAN) -> Callable:
   return constrain
 
 
-def make_d_objective(settings, gan: GAN, nets: Nets) -> Callable:
-  """`d_objective(d_params, d, real, fake, key, labels) -> (d_loss, (metrics, real_out,
-  fake_out))`: the loss's d_loss on D's separate real and fake passes, plus D_TERMS.
-  metrics: d_loss, d_real, d_fake (loss.d_output of D's outputs) and the terms'."""
-  terms = active_terms(D_TERMS, settings, gan)
+def make_d_objective(settings, gan: GAN, nets: Nets, terms: list[ActiveTerm]
+                     ) -> Callable:
+  """`d_objective(d_params, d, real, fake, key, labels, extras) -> (d_loss, (metrics,
+  real_out, fake_out, next_aux))`: the loss's d_loss on D's separate real and fake
+  passes, plus the D terms. extras: (the state's hparams, its aux). metrics: d_loss,
+  d_real, d_fake (loss.d_output of D's outputs) and the terms'."""
 
-  def d_objective(d_params, d: NetState, real, fake, key, labels):
+  def d_objective(d_params, d: NetState, real, fake, key, labels, extras=({}, {})):
     real_key, fake_key, terms_key = jax.random.split(key, 3)
     real_out = nets.discriminate(d_params, d.batch_stats, real, real_key, labels)
     fake_out = nets.discriminate(d_params, real_out.batch_stats, fake, fake_key, labels)
-    values, term_metrics = evaluate_terms(terms, DTermContext(
+    values, term_metrics, next_aux = evaluate_terms(terms, DTermContext(
         d_params, d.batch_stats, real, fake, labels, real_out, fake_out, terms_key, nets,
-        settings.hp))
+        settings.hp, *extras))
     d_loss = plus(gan.loss.d_loss(real_out.logits, fake_out.logits, settings.hp), values)
     metrics = {"d_loss": d_loss, "d_real": jnp.mean(gan.loss.d_output(real_out.logits)),
                "d_fake": jnp.mean(gan.loss.d_output(fake_out.logits)), **term_metrics}
-    return d_loss, (metrics, real_out, fake_out)
+    return d_loss, (metrics, real_out, fake_out, next_aux)
   return d_objective
 
 
@@ -201,21 +266,24 @@ def _feature_matching(settings, gan: GAN) -> GObjective:
 G_OBJECTIVES = {"adversarial": _adversarial, "feature_matching": _feature_matching}
 
 
-def make_g_loss(settings, gan: GAN) -> tuple[GObjective, Callable]:
+def make_g_loss(settings, gan: GAN, terms: list[ActiveTerm]
+                ) -> tuple[GObjective, Callable]:
   """(objective, g_loss): `g_loss(objective_value, ctx) -> (loss, metrics)` adds the
-  G_TERMS to the objective's value."""
+  G terms to the objective's value. (A G term keeps no state: no G term needs one yet.)"""
+  stateful = [t.name for t in terms if t.term.aux is not None]
+  if stateful:
+    raise ValueError(f"G terms {stateful} declare state (aux); only D terms keep state")
   name = "feature_matching" if settings.feature_matching else "adversarial"
   objective = G_OBJECTIVES[name](settings, gan)
-  terms = active_terms(G_TERMS, settings, gan)
 
   def g_loss(value: Array, ctx: GTermContext) -> tuple[Array, Metrics]:
-    values, metrics = evaluate_terms(terms, ctx)
+    values, metrics, _ = evaluate_terms(terms, ctx)
     return plus(value, values), metrics
   return objective, g_loss
 
 
 def _current(settings, gan: GAN, d_objective, d_constraint) -> Callable:
-  return lambda d, real, fake, key, labels: d.params
+  return lambda d, real, fake, key, labels, extras: d.params
 
 
 def _unrolled(settings, gan: GAN, d_objective, d_constraint) -> Callable:
@@ -224,7 +292,7 @@ def _unrolled(settings, gan: GAN, d_objective, d_constraint) -> Callable:
   fake batch, differentiated through those steps (the fakes are not stopped, so the
   gradient reaches G through every unrolled update). D itself still takes only its
   ordinary update."""
-  def unrolled_d(d: NetState, real, fake, key, labels):
+  def unrolled_d(d: NetState, real, fake, key, labels, extras):
     if real is None:
       raise ValueError("an unrolled G step needs the step's real batch (g_step's "
                        "`real`)")
@@ -233,7 +301,7 @@ def _unrolled(settings, gan: GAN, d_objective, d_constraint) -> Callable:
       params, opt_state = carry
       params = d_constraint(params)
       grads, _ = jax.grad(d_objective, has_aux=True)(
-          params, d, real, fake, jax.random.fold_in(key, j), labels)
+          params, d, real, fake, jax.random.fold_in(key, j), labels, extras)
       updates, opt_state = gan.d_tx.update(grads, opt_state, params)
       return (optax.apply_updates(params, updates), opt_state), None
 
@@ -247,6 +315,7 @@ G_ADVERSARIES = {"current": _current, "unrolled": _unrolled}
 
 
 def make_adversary(settings, gan: GAN, d_objective, d_constraint) -> Callable:
-  """`adversary(d, real, fake, key, labels) -> D's params` that G's loss is taken on."""
+  """`adversary(d, real, fake, key, labels, extras) -> D's params` that G's loss is
+  taken on (extras: the state's hparams and aux, which D's own objective reads)."""
   name = "unrolled" if settings.unroll_steps else "current"
   return G_ADVERSARIES[name](settings, gan, d_objective, d_constraint)

@@ -40,6 +40,7 @@ class Parts(NamedTuple):
   schedule: Any
   order: Callable
   ema: Any
+  terms: list  # Every active D and G term (terms.ActiveTerm): what the state must hold.
 
 
 def step_key(state: GANState) -> Array:
@@ -51,6 +52,18 @@ def constrain_d(parts: Parts, state: GANState) -> GANState:
   return state.replace(d=state.d.replace(params=parts.d_constraint(state.d.params)))
 
 
+def extras(state: GANState) -> tuple[Any, Any]:
+  """What the objective terms read from the state: (hparams, aux)."""
+  return state.hparams, state.aux
+
+
+def with_aux(state: GANState, next_aux: dict, gate) -> GANState:
+  """The terms' next state written with their update (kept where the gate closed)."""
+  if not next_aux:
+    return state
+  return state.replace(aux=gate.keep({**state.aux, **next_aux}, state.aux))
+
+
 def d_update(parts: Parts, state: GANState, real: Array, rng: Array,
              fake: Array | None = None, labels: Array | None = None, gate=UNGATED):
   """One D update, G fixed: (state, metrics, gate). fake: D's fake batch; None: made
@@ -60,11 +73,11 @@ def d_update(parts: Parts, state: GANState, real: Array, rng: Array,
   if fake is None:
     fake, _ = parts.nets.generate_for_d(state.g, z_key, labels, real.shape[0])
   fake = jax.lax.stop_gradient(fake)
-  grads, (metrics, _, fake_out) = jax.grad(parts.d_objective, has_aux=True)(
-      state.d.params, state.d, real, fake, d_key, labels)
+  grads, (metrics, _, fake_out, next_aux) = jax.grad(parts.d_objective, has_aux=True)(
+      state.d.params, state.d, real, fake, d_key, labels, extras(state))
   d, gate = gate_lib.apply_update(state.d, grads, parts.gan.d_tx, fake_out.batch_stats,
                                   gate, "D", metrics["d_loss"])
-  return state.replace(d=d), metrics, gate
+  return with_aux(state.replace(d=d), next_aux, gate), metrics, gate
 
 
 def g_update(parts: Parts, state: GANState, rng: Array, real: Array | None = None,
@@ -77,13 +90,14 @@ def g_update(parts: Parts, state: GANState, rng: Array, real: Array | None = Non
   def objective(g_params):
     fake, batch_stats = parts.nets.generate_for_d(state.g.replace(params=g_params),
                                                   z_key, labels)
-    d_params = parts.adversary(state.d, real, fake, unroll_key, labels)
+    d_params = parts.adversary(state.d, real, fake, unroll_key, labels, extras(state))
     fake_out = parts.nets.discriminate(d_params, state.d.batch_stats, fake, drop_key,
                                        labels)
     g_loss, metrics = parts.g_loss(
         parts.g_objective.loss(fake_out, target),
         GTermContext(g_params, fake, fake_out, real, labels,
-                     jax.random.fold_in(drop_key, G_TERMS_STREAM), parts.nets))
+                     jax.random.fold_in(drop_key, G_TERMS_STREAM), parts.nets,
+                     state.hparams))
     return g_loss, (fake, batch_stats, metrics)
 
   (g_loss, (fake, batch_stats, metrics)), grads = jax.value_and_grad(

@@ -84,6 +84,22 @@ def _set_opt_hparam(nets: Sequence[str], key: str):
   return set_leaf
 
 
+def _set_state_hparam(key: str):
+  """A setter of GANState.hparams[key]: a run-time hyperparameter an objective term reads
+  (jaxgan.steps.terms.Term.hparams; the term is built whenever its flag is swept)."""
+
+  def set_leaf(state: GANState, values: jax.Array) -> GANState:
+    if key not in state.hparams:
+      raise ConfigError(f"--sweep={key}=...: no objective term of this run reads "
+                        f"{key!r} (its term is off)")
+    hparams = dict(state.hparams)
+    old = hparams[key]
+    hparams[key] = jnp.asarray(values, old.dtype).reshape(old.shape)
+    return state.replace(hparams=hparams)
+
+  return set_leaf
+
+
 # How each sweepable value enters the population state (None: `seed`, through the init
 # key). Keyed like config.SWEEPABLE.
 SETTERS: dict[str, Callable[[GANState, jax.Array], GANState] | None] = {
@@ -101,12 +117,16 @@ def member_seeds(members: Sequence[Member]) -> np.ndarray:
   return np.array([m.config.seed for m in members], np.uint32)
 
 
-def init_fn(gan: GAN, members: Sequence[Member]
+def init_fn(gan: GAN, members: Sequence[Member],
+            single_init: Callable[..., GANState] | None = None
             ) -> Callable[..., PopulationState]:
   """`init(images=None)` returning the stacked initial state: leaf [P, ...] == member
   i's single-run init at [i] (gan may come from any member's config: the swept values
   are written per member). `images`: the training split, for a GAN whose init depends
-  on data (GAN.needs_data). Compile it once (jaxgan.runtime.compile)."""
+  on data (GAN.needs_data). single_init: one member's init(rng, images) (default
+  gan.init; the steps' init adds what the objective terms read, Steps.init). Compile it
+  once (jaxgan.runtime.compile)."""
+  single_init = gan.init if single_init is None else single_init
   seeds = member_seeds(members)
   names = list(members[0].hparams) if members else []
   values = {n: np.array([m.hparams[n] for m in members], np.float32)
@@ -115,7 +135,7 @@ def init_fn(gan: GAN, members: Sequence[Member]
 
   def init(images: jax.Array | None = None) -> PopulationState:
     keys = jax.vmap(rng.seed_key)(jnp.asarray(seeds))
-    state = jax.vmap(gan.init, in_axes=(0, None))(keys, images)
+    state = jax.vmap(single_init, in_axes=(0, None))(keys, images)
     for name, vals in values.items():
       state = SETTERS[name](state, jnp.asarray(vals))
     health = Health(diverged_at=jnp.full((num,), HEALTHY, jnp.int32),
