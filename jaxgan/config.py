@@ -34,6 +34,7 @@ UPDATE_ORDERS = ("d_then_g", "g_then_d", "simultaneous")
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 RUN_LENGTH = ("num_steps", "num_epochs")
 D_STEPS_SCHEDULES = ("", "wgan")
+UNROLL_OBJECTIVES = ("g_loss", "minimax")
 
 
 def _field(default: Any, help: str) -> Any:  # noqa: A002 (absl's name for it)
@@ -101,6 +102,12 @@ class Config:
   unroll_steps: int = _field(0, "Unrolled GAN (Metz et al. 2017): G's loss is taken "
                              "against D after K more of its optimizer steps, "
                              "differentiated through them (0 = off).")
+  unroll_objective: str = _field("g_loss", "What G minimises against the unrolled D_K "
+                                 "(--unroll_steps > 0): 'g_loss', the --loss's G loss on "
+                                 "D_K(G(z)) alone; 'minimax', the value E log D_K(x) + "
+                                 "E log(1 - D_K(G(z))) as Metz et al.'s paper and demo "
+                                 "code, whose real term reaches G through D_K "
+                                 "(cross-entropy losses).")
   d_steps_schedule: str = _field("", "'wgan': the WGAN authors' critic schedule, 100 D "
                                  "updates for each of the first 25 G updates and every "
                                  "500th, --num_d_steps otherwise ('' = always "
@@ -318,6 +325,22 @@ def _validate(c: Config) -> None:
     raise ConfigError(
         f"--d_steps_schedule={c.d_steps_schedule} varies the number of D updates before "
         f"each G update, which needs --update_order=d_then_g (got {c.update_order}).")
+  need(c.unroll_objective in UNROLL_OBJECTIVES, "unroll_objective", c.unroll_objective,
+       f"one of {list(UNROLL_OBJECTIVES)}")
+  if c.unroll_objective == "minimax":
+    if not c.unroll_steps:
+      raise ConfigError("--unroll_objective=minimax is what G minimises against the "
+                        "unrolled D, but --unroll_steps=0; set --unroll_steps=K > 0 or "
+                        "drop --unroll_objective.")
+    if not losses.LOSSES[c.loss].cross_entropy:
+      raise ConfigError(f"--unroll_objective=minimax is the value E log D_K(x) + "
+                        f"E log(1 - D_K(G(z))) of a cross-entropy D, but --loss={c.loss} "
+                        "scores are not probabilities; use --loss=non_saturating or "
+                        "minimax, or --unroll_objective=g_loss.")
+    if c.feature_matching:
+      raise ConfigError("--unroll_objective=minimax cannot be combined with "
+                        "--feature_matching, which replaces G's adversarial objective; "
+                        "drop one of them.")
   if c.pack > 1 and c.conditional:
     raise ConfigError(f"--pack={c.pack} cannot be combined with --conditional: a packed "
                       "example holds several samples, each with its own label; use "
