@@ -44,7 +44,8 @@ CORRUPT_DIR = "corrupt_checkpoints"
 RESUME_FIXED = ("data_name", "model", "loss", "latent_dim", "optimizer", "num_d_steps",
                 "update_order", "feature_matching", "minibatch_kernels",
                 "minibatch_kernel_dim", "d_norm", "g_ema_decay", "noise", "conditional",
-                "pack", "unroll_steps", "d_steps_schedule", "num_valid", "sweep")
+                "pack", "unroll_steps", "unroll_objective", "d_steps_schedule", "num_valid",
+                "sweep")
 # Flags that only say how long to train and what to write: free to change on resume.
 # Any other change (learning rates, batch size, seed, ...) is allowed with a warning:
 # the continuation is then no longer the uninterrupted run.
