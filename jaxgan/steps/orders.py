@@ -112,14 +112,17 @@ def simultaneous(parts: Parts, state: GANState, batches, gate):
     d_loss, (d_metrics, real_out, fake_out, next_aux) = parts.d_objective(
         d_params, state.d, real, jax.lax.stop_gradient(fake), d_key, labels,
         extras(state))
-    # Same dropout key and statistics: G's loss sees the same D(G(z)) as D's loss
-    # (unrolled: D after its extra steps).
+    # Same dropout keys and statistics: G's loss sees the same D(G(z)), and D(x) for an
+    # objective with a real term, as D's loss (unrolled: D after its extra steps).
     frozen = state.d.replace(params=jax.lax.stop_gradient(d_params))
-    g_fake_out = nets.discriminate(parts.adversary(
-        frozen, real, fake, jax.random.fold_in(fake_key, 1), labels, extras(state)),
-        state.d.batch_stats, fake, fake_key, labels)
+    adversary = parts.adversary(frozen, real, fake, jax.random.fold_in(fake_key, 1),
+                                labels, extras(state))
+    g_fake_out = nets.discriminate(adversary, state.d.batch_stats, fake, fake_key, labels)
+    judge_real = lambda: nets.discriminate(  # noqa: E731
+        adversary, state.d.batch_stats, real, jax.random.split(d_key, 3)[0], labels)
     g_loss, g_metrics = parts.g_loss(
-        parts.g_objective.loss(g_fake_out, jax.lax.stop_gradient(real_out.features)),
+        parts.g_objective.loss(g_fake_out, jax.lax.stop_gradient(real_out.features),
+                               judge_real),
         GTermContext(g_params, fake, g_fake_out, real, labels,
                      jax.random.fold_in(fake_key, G_TERMS_STREAM), nets, state.hparams))
     return d_loss + g_loss, (d_metrics, g_loss, g_metrics, fake_out.batch_stats,

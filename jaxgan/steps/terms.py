@@ -10,8 +10,8 @@ on a variant:
   * D_CONSTRAINTS, `@d_constraint(name)`: `constrain(d_params) -> d_params`, applied
     before each of D's updates (WGAN's clipping);
   * G_TERMS, `@g_term(name, stream)`: a `Term`, added to G's objective;
-  * G_OBJECTIVES ('adversarial' or 'feature_matching') and G_ADVERSARIES ('current' or
-    'unrolled') are chosen by name from the settings.
+  * G_OBJECTIVES ('adversarial', 'feature_matching' or 'unrolled_minimax') and
+    G_ADVERSARIES ('current' or 'unrolled') are chosen by name from the settings.
 A term that draws random numbers gets its own key: fold_in(the objective's term key,
 stream); stream 0 takes the term key as it is (the gradient penalty, registered first).
 
@@ -243,15 +243,22 @@ def make_d_objective(settings, gan: GAN, nets: Nets, terms: list[ActiveTerm]
 # --------------------------------------------------------------------------- G
 class GObjective(NamedTuple):
   """target(nets, d, real, key, labels): what G's loss compares with, from the real
-  batch (None when nothing); loss(fake_out, target) -> scalar."""
+  batch (None when nothing); loss(fake_out, target, judge_real) -> scalar, where
+  `judge_real() -> DOut` is D's pass over the step's real batch with the parameters G
+  plays against (the unrolled D_K, else the current D), inside G's differentiation; it
+  is traced only by an objective that calls it."""
 
   target: Callable
   loss: Callable
 
 
+def _no_target(nets, d, real, key, labels):
+  return None
+
+
 def _adversarial(settings, gan: GAN) -> GObjective:
-  return GObjective(target=lambda nets, d, real, key, labels: None,
-                    loss=lambda fake_out, target: gan.loss.g_loss(fake_out.logits))
+  return GObjective(target=_no_target, loss=lambda fake_out, target, judge_real: (
+      gan.loss.g_loss(fake_out.logits)))
 
 
 def _feature_matching(settings, gan: GAN) -> GObjective:
@@ -259,11 +266,36 @@ def _feature_matching(settings, gan: GAN) -> GObjective:
   def target(nets: Nets, d: NetState, real, key, labels):
     return jax.lax.stop_gradient(
         nets.discriminate(d.params, d.batch_stats, real, key, labels).features)
-  return GObjective(target=target, loss=lambda fake_out, target: (
+  return GObjective(target=target, loss=lambda fake_out, target, judge_real: (
       losses.feature_matching_loss(target, fake_out.features)))
 
 
-G_OBJECTIVES = {"adversarial": _adversarial, "feature_matching": _feature_matching}
+def _unrolled_minimax(settings, gan: GAN) -> GObjective:
+  """Unrolled GAN as Metz et al.'s paper and demo code write it: G minimises the GAN's
+  value at the unrolled D, V(D_K, G) = E log D_K(x) + E log(1 − D_K(G(z))) (the demo's
+  `g_train_opt.minimize(-unrolled_loss)`, unrolled_loss being D's cross-entropy at
+  D_K, not halved). The real term matters: D_K was trained on G's fakes, so E log D_K(x)
+  depends on G, and its gradient reaches G through the unrolled updates. D's outputs
+  must be logits of D(x) (a cross-entropy loss); label smoothing changes D's own
+  target, not this value."""
+  if not gan.loss.cross_entropy:
+    raise ValueError("the unrolled minimax objective is the value E log D_K(x) + "
+                     "E log(1 - D_K(G(z))) of a cross-entropy D; this GAN's loss is not "
+                     "one (unroll_objective='g_loss' takes its own G loss instead)")
+  if not settings.unroll_steps:
+    raise ValueError("unroll_objective='minimax' is G's objective against the unrolled "
+                     "D: it needs unroll_steps > 0")
+
+  def value(fake_out, target, judge_real):
+    log_d_real = -jax.nn.softplus(-judge_real().logits)
+    return jnp.mean(log_d_real) + losses.minimax_g_loss(fake_out.logits)
+  return GObjective(target=_no_target, loss=value)
+
+
+G_OBJECTIVES = {"adversarial": _adversarial, "feature_matching": _feature_matching,
+                "unrolled_minimax": _unrolled_minimax}
+# What G minimises against the unrolled D (Config.unroll_objective) -> G_OBJECTIVES.
+UNROLL_OBJECTIVES = {"g_loss": "adversarial", "minimax": "unrolled_minimax"}
 
 
 def make_g_loss(settings, gan: GAN, terms: list[ActiveTerm]
@@ -273,7 +305,13 @@ def make_g_loss(settings, gan: GAN, terms: list[ActiveTerm]
   stateful = [t.name for t in terms if t.term.aux is not None]
   if stateful:
     raise ValueError(f"G terms {stateful} declare state (aux); only D terms keep state")
-  name = "feature_matching" if settings.feature_matching else "adversarial"
+  name = UNROLL_OBJECTIVES[settings.config.unroll_objective]
+  if settings.feature_matching:
+    if name != "adversarial":
+      raise ValueError("feature matching replaces G's adversarial objective, so it "
+                       "does not combine with unroll_objective="
+                       f"{settings.config.unroll_objective!r}")
+    name = "feature_matching"
   objective = G_OBJECTIVES[name](settings, gan)
 
   def g_loss(value: Array, ctx: GTermContext) -> tuple[Array, Metrics]:
@@ -287,11 +325,13 @@ def _current(settings, gan: GAN, d_objective, d_constraint) -> Callable:
 
 
 def _unrolled(settings, gan: GAN, d_objective, d_constraint) -> Callable:
-  """Unrolled GAN (Metz et al. 2017, as the authors' demo code): G's loss is taken
-  against D after `unroll_steps` more of D's own optimizer steps on the same real and
-  fake batch, differentiated through those steps (the fakes are not stopped, so the
-  gradient reaches G through every unrolled update). D itself still takes only its
-  ordinary update."""
+  """Unrolled GAN (Metz et al. 2017): G's loss is taken against D_K, D after
+  `unroll_steps` = K more of D's own optimizer steps on the same real and fake batch,
+  differentiated through those steps (the fakes are not stopped, so the gradient reaches
+  G through every unrolled update), as the authors' demo code unrolls it. D itself
+  still takes only its ordinary update. What G minimises against D_K is the G objective
+  (Config.unroll_objective): the authors' value V(D_K, G) (`_unrolled_minimax`), or the
+  run's own G loss on D_K(G(z)) alone, the default ('g_loss')."""
   def unrolled_d(d: NetState, real, fake, key, labels, extras):
     if real is None:
       raise ValueError("an unrolled G step needs the step's real batch (g_step's "

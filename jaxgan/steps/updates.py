@@ -93,8 +93,11 @@ def g_update(parts: Parts, state: GANState, rng: Array, real: Array | None = Non
     d_params = parts.adversary(state.d, real, fake, unroll_key, labels, extras(state))
     fake_out = parts.nets.discriminate(d_params, state.d.batch_stats, fake, drop_key,
                                        labels)
+    # The real batch's pass (an objective with a real term), with the target's key.
+    judge_real = lambda: parts.nets.discriminate(  # noqa: E731
+        d_params, state.d.batch_stats, real, feat_key, labels)
     g_loss, metrics = parts.g_loss(
-        parts.g_objective.loss(fake_out, target),
+        parts.g_objective.loss(fake_out, target, judge_real),
         GTermContext(g_params, fake, fake_out, real, labels,
                      jax.random.fold_in(drop_key, G_TERMS_STREAM), parts.nets,
                      state.hparams))
