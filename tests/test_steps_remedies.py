@@ -3,6 +3,8 @@ them: WGAN's critic schedule, PacGAN's packing, the unrolled GAN (jaxgan/steps.p
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -113,33 +115,63 @@ def test_packing_needs_an_unconditional_gan():
 
 
 # --------------------------------------------------------------------------- unrolled
-def unrolled_g_loss(gan, state, key, real, k: int, stopped: bool = False):
-  """By hand: g_loss(g_params) -> (G's loss against D after k Adam steps of D on (real,
-  fakes), the fakes). stopped: D's unrolled steps see stop_gradient(fakes), so G's
-  gradient does not flow through them (the variant the authors' code is not)."""
-  z_key, drop_key, _ = jax.random.split(key, 3)
-  unroll_key = jax.random.fold_in(drop_key, 1)
+class UnrollKeys(NamedTuple):
+  """The keys of G's objective: noise, D's fake pass, the unrolled D, D's real pass."""
+  z: jax.Array
+  fake: jax.Array
+  unroll: jax.Array
+  real: jax.Array
+
+
+def g_step_keys(key) -> UnrollKeys:
+  z_key, drop_key, feat_key = jax.random.split(key, 3)  # g_update's.
+  return UnrollKeys(z_key, drop_key, jax.random.fold_in(drop_key, 1), feat_key)
+
+
+def simultaneous_keys(state) -> UnrollKeys:
+  # The simultaneous order: D's (real, fake) pass keys from fold_in(step key, 0).
+  z_key, d_key = jax.random.split(jax.random.fold_in(steps_lib.step_key(state), 0))
+  real_key, fake_key, _ = jax.random.split(d_key, 3)
+  return UnrollKeys(z_key, fake_key, jax.random.fold_in(fake_key, 1), real_key)
+
+
+def unrolled_g_loss(gan, state, keys: UnrollKeys, real, k: int, objective="g_loss",
+                    stopped: bool = False, real_term: bool = True):
+  """By hand: g_loss(g_params) -> (G's objective against D_K, the fakes), D_K = D after
+  k Adam steps of D on (real, fakes). objective 'g_loss': the loss's G loss on D_K's
+  fake logits; 'minimax': the value V(D_K, G) = E log D_K(x) + E log(1 - D_K(G(z))),
+  transcribed from Metz et al.'s demo (poolio/unrolled_gan, 'Unrolled GAN demo.ipynb':
+  loss = mean(BCE(real_score, 1) + BCE(fake_score, 0)), unrolled_loss = that loss with
+  D's variables replaced by their values after the unrolled Adam updates,
+  g_train_opt.minimize(-unrolled_loss)). stopped: D's unrolled steps see
+  stop_gradient(fakes) (the variant the authors' code is not). real_term=False: V
+  without E log D_K(x)."""
 
   def g_loss(g_params):
     variables = {"params": g_params, "batch_stats": state.g.batch_stats}
-    fakes = gan.generator.apply(variables, gan.sample_noise(z_key, 8), train=True,
+    fakes = gan.generator.apply(variables, gan.sample_noise(keys.z, 8), train=True,
                                 mutable=["batch_stats"])[0]
     seen = jax.lax.stop_gradient(fakes) if stopped else fakes
 
+    def d(params, x, key):
+      return gan.discriminator.apply({"params": params}, x, train=True,
+                                     rngs={"dropout": key})
+
     def d_loss(params, j):
-      real_key, fake_key, _ = jax.random.split(jax.random.fold_in(unroll_key, j), 3)
-      d = lambda x, kk: gan.discriminator.apply({"params": params}, x, train=True,  # noqa: E731
-                                                rngs={"dropout": kk})
-      return gan.loss.d_loss(d(real, real_key), d(seen, fake_key))
+      real_key, fake_key, _ = jax.random.split(jax.random.fold_in(keys.unroll, j), 3)
+      return gan.loss.d_loss(d(params, real, real_key), d(params, seen, fake_key))
 
     params, opt_state = state.d.params, state.d.opt_state
     for j in range(k):
       updates, opt_state = gan.d_tx.update(jax.grad(d_loss)(params, j), opt_state,
                                            params)
       params = optax.apply_updates(params, updates)
-    logits = gan.discriminator.apply({"params": params}, fakes, train=True,
-                                     rngs={"dropout": drop_key})
-    return gan.loss.g_loss(logits), fakes
+    fake_logits = d(params, fakes, keys.fake)
+    if objective == "g_loss":
+      return gan.loss.g_loss(fake_logits), fakes
+    d_real = jax.nn.sigmoid(d(params, real, keys.real))  # D_K(x), D_K(G(z)) as the demo.
+    value = jnp.mean(jnp.log(1 - jax.nn.sigmoid(fake_logits)))
+    return value + (jnp.mean(jnp.log(d_real)) if real_term else 0.0), fakes
 
   return g_loss
 
@@ -154,7 +186,8 @@ def test_the_unrolled_g_loss_is_taken_against_d_after_k_more_of_its_updates(orde
   _, metrics, fake = run_once(fns.g_step, state, key, real)
   # By hand: K Adam steps of D on (real, fake), then G's loss on D_K. (One jitted
   # function: op by op, each of its ~100 operations would compile on its own.)
-  g_loss, fakes = run_once(unrolled_g_loss(gan, state, key, real, k), state.g.params)
+  g_loss, fakes = run_once(unrolled_g_loss(gan, state, g_step_keys(key), real, k),
+                           state.g.params)
   np.testing.assert_allclose(fake, fakes, rtol=1e-6)
   assert float(metrics["g_loss"]) == pytest.approx(float(g_loss), rel=1e-5)
   # A whole step composes with the update order.
@@ -163,31 +196,53 @@ def test_the_unrolled_g_loss_is_taken_against_d_after_k_more_of_its_updates(orde
   assert all(np.isfinite(float(v)) for v in step_metrics.values())
 
 
-def test_gs_gradient_flows_through_the_unrolled_d_updates():
-  # G takes a plain SGD step of rate 1, so its update is minus its gradient, compared
-  # with the gradient of the hand-written unrolled loss, and with the gradient that
-  # stops at the unrolled updates. D's rate 1e-2 makes its unrolled steps move enough
-  # for the two to differ by ~35 % (at 2e-4, by 0.4 %), far beyond the tolerance.
+def test_the_minimax_objective_is_the_authors_value_at_d_k_in_the_simultaneous_order():
+  # The order the ring and grid flagfiles train in (one minibatch for D and G): G's
+  # loss is V(D_K, G) with the fakes, keys and real batch of D's own update.
   k = 2
-  config, gan, _ = toy(unroll_steps=k, lr_d=1e-2)
+  config, gan, fns = toy(unroll_steps=k, unroll_objective="minimax",
+                         update_order="simultaneous")
+  state = jax.jit(gan.init)(jax.random.PRNGKey(0))
+  real = jnp.asarray(POINTS[:8])
+  _, metrics = run_once(fns.batch_step, state, real)
+  value, _ = run_once(unrolled_g_loss(gan, state, simultaneous_keys(state), real, k,
+                                      "minimax"), state.g.params)
+  assert float(metrics["g_loss"]) == pytest.approx(float(value), rel=1e-5)
+
+
+def relative_difference(a, b) -> float:
+  return max(float(np.max(np.abs(np.asarray(x) - np.asarray(y))) / np.max(np.abs(x)))
+             for x, y in zip(jax.tree_util.tree_leaves(toolkit.host_tree(a)),
+                             jax.tree_util.tree_leaves(toolkit.host_tree(b))))
+
+
+@pytest.mark.parametrize("objective", ["g_loss", "minimax"])
+def test_gs_gradient_flows_through_the_unrolled_d_updates(objective):
+  # G takes a plain SGD step of rate 1, so its update is minus its gradient, compared
+  # with the gradient of the hand-written unrolled objective, and with a gradient that
+  # lacks a part of it: g_loss, the one that stops at the unrolled updates; minimax,
+  # the one without the real term E log D_K(x), whose gradient reaches G only through
+  # D_K. D's rate 1e-2 makes its unrolled steps move enough for each pair to differ by
+  # far more than the tolerance (g_loss ~35 %, minimax ~29 %; g_loss at 2e-4, 0.4 %).
+  k = 2
+  config, gan, _ = toy(unroll_steps=k, lr_d=1e-2, unroll_objective=objective)
   gan = gan._replace(g_tx=optax.sgd(1.0))
   fns = make_steps(config, gan, len(POINTS))
   state = jax.jit(gan.init)(jax.random.PRNGKey(0))
   real, key = jnp.asarray(POINTS[:8]), jax.random.PRNGKey(3)
   new, _, _ = run_once(fns.g_step, state, key, real)
+  partial = {"stopped": True} if objective == "g_loss" else {"real_term": False}
 
   def gradients(params):
-    return tuple(jax.grad(lambda p: unrolled_g_loss(gan, state, key, real, k, stopped)(p)[0])(
-        params) for stopped in (False, True))
+    return tuple(jax.grad(lambda p: unrolled_g_loss(
+        gan, state, g_step_keys(key), real, k, objective, **kw)(p)[0])(params)
+        for kw in ({}, partial))
 
-  through, stopped = run_once(gradients, state.g.params)
+  through, without = run_once(gradients, state.g.params)
   minus = lambda tree: jax.tree_util.tree_map(lambda x: -np.asarray(x, np.float64),  # noqa: E731
                                               toolkit.host_tree(tree))
   assert_updates_close(new.g.params, jax.tree_util.tree_map(
       lambda p, u: np.asarray(p, np.float64) + u, toolkit.host_tree(state.g.params),
       minus(through)), state.g.params)
-  difference = max(float(np.max(np.abs(np.asarray(a) - np.asarray(b))) /
-                         np.max(np.abs(np.asarray(a))))
-                   for a, b in zip(jax.tree_util.tree_leaves(toolkit.host_tree(through)),
-                                   jax.tree_util.tree_leaves(toolkit.host_tree(stopped))))
+  difference = relative_difference(through, without)
   assert difference > 0.1, difference
