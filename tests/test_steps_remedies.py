@@ -246,3 +246,28 @@ def test_gs_gradient_flows_through_the_unrolled_d_updates(objective):
       minus(through)), state.g.params)
   difference = relative_difference(through, without)
   assert difference > 0.1, difference
+
+
+# --------------------------------------------------------------------------- the table
+def test_the_uniform_coverage_bound_is_what_evenly_spread_high_quality_samples_cover():
+  # experiments/uniform_coverage.py, printed beside the remedy table's mode counts.
+  import importlib.util
+  spec = importlib.util.spec_from_file_location(
+      "uniform_coverage", f"{toolkit.REPO}/experiments/uniform_coverage.py")
+  coverage = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(coverage)
+  n = coverage.high_quality_count(1.2)  # 1.2 % of PacGAN's 2,500 samples.
+  assert n == 30
+  bound = coverage.uniform_coverage(25, n)
+  assert bound == pytest.approx(17.65, abs=0.005)
+  # Monte Carlo: 30 samples each on one of 25 modes, uniformly, or with the modes'
+  # shares proportional to 1..25 (fewer covered: the uniform spread is the most).
+  rng = np.random.default_rng(0)
+
+  def covered(draws):
+    ordered = np.sort(draws, axis=1)
+    return float(np.mean(1 + np.sum(np.diff(ordered, axis=1) > 0, axis=1)))
+
+  assert covered(rng.integers(0, 25, (20000, n))) == pytest.approx(bound, abs=0.05)
+  shares = np.arange(1, 26) / np.sum(np.arange(1, 26))
+  assert covered(rng.choice(25, (20000, n), p=shares)) < bound - 0.5
