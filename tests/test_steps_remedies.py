@@ -3,6 +3,7 @@ them: WGAN's critic schedule, PacGAN's packing, the unrolled GAN (jaxgan/steps.p
 
 from __future__ import annotations
 
+import dataclasses
 from typing import NamedTuple
 
 import jax
@@ -246,6 +247,24 @@ def test_gs_gradient_flows_through_the_unrolled_d_updates(objective):
       minus(through)), state.g.params)
   difference = relative_difference(through, without)
   assert difference > 0.1, difference
+
+
+def test_a_run_saved_before_unroll_objective_resumes_only_with_the_objective_it_had(
+    tmp_path):
+  # Its config.json lacks the flag: it trained G's own loss on D_K(G(z)) ('g_loss'), and
+  # the unrolled flagfiles now say 'minimax', which must not continue it unnoticed.
+  import json
+  from jaxgan.errors import WorkdirError
+  from jaxgan.runtime import workdir
+  config = Config(dataset="toy_ring8", model="toy_mlp", unroll_steps=5, num_steps=10)
+  saved = json.loads(config.to_json())
+  del saved["unroll_objective"]
+  (tmp_path / "config.json").write_text(json.dumps(saved))
+  workdir.check_resume_config(str(tmp_path), config)
+  with pytest.raises(WorkdirError, match=r"--unroll_objective='g_loss' \(saved\) vs "
+                                         r"'minimax' \(now\)"):
+    workdir.check_resume_config(
+        str(tmp_path), dataclasses.replace(config, unroll_objective="minimax"))
 
 
 # --------------------------------------------------------------------------- the table

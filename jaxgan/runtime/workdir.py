@@ -46,6 +46,9 @@ RESUME_FIXED = ("data_name", "model", "loss", "latent_dim", "optimizer", "num_d_
                 "minibatch_kernel_dim", "d_norm", "g_ema_decay", "noise", "conditional",
                 "pack", "unroll_steps", "unroll_objective", "d_steps_schedule", "num_valid",
                 "sweep")
+# The value a run saved before a RESUME_FIXED flag existed trained with (its config.json
+# lacks the flag): resuming it with another value is refused like any other change.
+BEFORE_THE_FLAG = {"unroll_objective": "g_loss"}
 # Flags that only say how long to train and what to write: free to change on resume.
 # Any other change (learning rates, batch size, seed, ...) is allowed with a warning:
 # the continuation is then no longer the uninterrupted run.
@@ -158,6 +161,7 @@ def check_resume_config(workdir: str, config: Config) -> None:
                     "shapes only.", path, e)
     return
   now = {**json.loads(config.to_json()), "data_name": config.data_name}
+  saved = {**BEFORE_THE_FLAG, **saved}
   if "data_name" not in saved and not saved.get("data_dir"):
     saved = {**saved, "data_name": saved.get("dataset")}  # Written before data_name.
   differs = [name for name in now if name in saved and saved[name] != now[name]]
