@@ -5,7 +5,10 @@
   toy_grid25   25 Gaussians at {-4, -2, 0, 2, 4}², σ = 0.05
 The ring and the grid are exactly PacGAN's (Lin et al. 2018, the authors' code
 fjxmlzn/PacGAN synthetic_data_experiments/*/config.py: the same means and σ, 100,000
-training points; poolio's unrolled-GAN demo uses the same ring).
+training points). The unrolled-GAN demo (poolio/unrolled_gan) samples another ring of
+radius 1 and σ 0.01: its angles are linspace(0, 2π, 8), whose last repeats the first,
+so its 8 equally weighted components sit on 7 distinct points 2π/7 apart, the one at
+angle 0 with weight 2/8; toy_ring8's 8 modes are 2π/8 apart, each of weight 1/8.
 
 A toy dataset is a fixed float32 sample `[N, 1, 1, D]` (train: `train_size` points, test
 10,000, drawn from a seed per split), with the mode index as label, so the ordinary loop,
