@@ -86,6 +86,21 @@ class Config:
                                   "data is 1 - this (BCE losses only).")
   gp_weight: float = _field(10.0, "WGAN-GP gradient-penalty weight lambda.")
   clip_value: float = _field(0.01, "WGAN weight-clipping bound c.")
+  r1_gamma: float = _field(0.0, "R1 (Mescheder et al. 2018): gamma/2 * E|grad_x D(x)|^2 "
+                           "on real x added to D's loss (0 = off; StyleGAN2: 10). Needs a "
+                           "D that treats examples independently.")
+  r2_gamma: float = _field(0.0, "R2: the same penalty on D's fake batch (0 = off).")
+  d_reg_interval: int = _field(1, "Lazy R1/R2 (StyleGAN2): the penalty on every Nth D "
+                               "update only, weighted by N (1 = every update; "
+                               "StyleGAN2: 16).")
+  lecam_weight: float = _field(0.0, "LeCam regularization weight lambda (Tseng et al. "
+                               "2021): D's outputs held near EMA anchors of its mean "
+                               "output on the other kind of data (0 = off; the "
+                               "authors' BigGAN: 0.3).")
+  lecam_decay: float = _field(0.9, "LeCam: decay of the anchors' EMA (the authors' 0.9).")
+  lecam_start: int = _field(1000, "LeCam: the anchors are the batch's mean outputs "
+                            "before this train step and an EMA from it on; the penalty "
+                            "applies after it (the authors' 1000).")
   feature_matching: bool = _field(False, "G minimises the distance between D's mean "
                                   "features on real and fake data (Salimans et al.).")
   minibatch_kernels: int = _field(0, "Minibatch discrimination kernels B in D's last "
@@ -139,7 +154,7 @@ class Config:
                                   "all --sweep values as one vmapped population (e.g. "
                                   "--sweep=lr_d=1e-4,2e-4 --sweep=seed=0,1). Sweepable: "
                                   "seed, lr_g, lr_d, b1, b2 (adam), momentum (sgd, no "
-                                  "ramp).")
+                                  "ramp), r1_gamma, r2_gamma, lecam_weight.")
   sweep_metric: str = _field("", "Metric that ranks sweep members; default: eval/fid "
                              "when evaluated, modes_covered on toy data, else none "
                              "(the table is not ranked).")
@@ -274,6 +289,7 @@ def _validate(c: Config) -> None:
        "a finite number >= 0")
   need(math.isfinite(c.clip_value) and c.clip_value > 0, "clip_value", c.clip_value,
        "a finite number > 0")
+  _validate_regularizers(c, need)
   need(c.minibatch_kernels >= 0, "minibatch_kernels", c.minibatch_kernels,
        "an integer >= 0 (0 = off)")
   need(c.minibatch_kernel_dim >= 1, "minibatch_kernel_dim", c.minibatch_kernel_dim,
@@ -351,6 +367,47 @@ def _validate(c: Config) -> None:
     parse_mesh_shape(c.mesh_shape)
 
 
+def _validate_regularizers(c: Config, need: Callable) -> None:
+  """R1, R2 and LeCam (jaxgan.steps.regularizers). A weight is on when it is > 0 or
+  swept (a swept weight builds its term for every member, 0 included)."""
+  from jaxgan import models
+  swept = set(parse_sweep(c.sweep)) if c.sweep else set()
+  for name in ("r1_gamma", "r2_gamma", "lecam_weight"):
+    need(math.isfinite(getattr(c, name)) and getattr(c, name) >= 0, name,
+         getattr(c, name), "a finite number >= 0 (0 = off)")
+  need(1 <= c.d_reg_interval < 2**31, "d_reg_interval", c.d_reg_interval,
+       "an integer >= 1 (1 = every D update)")
+  need(math.isfinite(c.lecam_decay) and 0 <= c.lecam_decay < 1, "lecam_decay",
+       c.lecam_decay, "a number in [0, 1)")
+  need(1 <= c.lecam_start < 2**31, "lecam_start", c.lecam_start,
+       "an integer >= 1 (before it the anchors are the batch's means; the authors' EMA "
+       "would start from 1000)")
+  on = {name: getattr(c, name) > 0 or name in swept
+        for name in ("r1_gamma", "r2_gamma", "lecam_weight")}
+  if c.d_reg_interval != 1 and not (on["r1_gamma"] or on["r2_gamma"]):
+    raise ConfigError(f"--d_reg_interval={c.d_reg_interval} only applies with "
+                      "--r1_gamma or --r2_gamma > 0 (it makes R1/R2 lazy); drop it or "
+                      "set it to 1.")
+  for name, default in (("lecam_decay", 0.9), ("lecam_start", 1000)):
+    if getattr(c, name) != default and not on["lecam_weight"]:
+      raise ConfigError(f"--{name}={getattr(c, name)!r} only applies with "
+                        f"--lecam_weight > 0; drop it or set it to {default}.")
+  for name in ("r1_gamma", "r2_gamma"):
+    if getattr(c, name) > 0 and models.MODELS[c.model].couples_batch(
+        models.ModelOptions.from_config(c)):
+      raise ConfigError(
+          f"--{name}={getattr(c, name)} needs a D that treats examples independently, "
+          f"but --minibatch_kernels={c.minibatch_kernels} --model={c.model} "
+          f"--d_norm={c.d_norm} couples the examples of a batch, so the penalty would "
+          "not be per example; use --minibatch_kernels=0 and, for dcgan, a --d_norm "
+          "other than batch.")
+  if on["lecam_weight"] and c.d_steps_schedule:
+    raise ConfigError(f"--lecam_weight={c.lecam_weight} cannot be combined with "
+                      f"--d_steps_schedule={c.d_steps_schedule}: LeCam's start counts "
+                      "train steps as D updates // --num_d_steps, which the schedule "
+                      "varies; use --d_steps_schedule=''.")
+
+
 # --------------------------------------------------------------------------- sweeps
 def _adam_only(flag: str) -> Callable[[Config], str | None]:
   def requires(config: Config) -> str | None:
@@ -388,6 +445,10 @@ SWEEPABLE: dict[str, SweepKind] = {
     "b1": SweepKind(float, _adam_only("b1")),
     "b2": SweepKind(float, _adam_only("b2")),
     "momentum": SweepKind(float, _constant_sgd_momentum),
+    # Weights of D terms (jaxgan.steps.regularizers), read from GANState.hparams.
+    "r1_gamma": SweepKind(float, lambda config: None),
+    "r2_gamma": SweepKind(float, lambda config: None),
+    "lecam_weight": SweepKind(float, lambda config: None),
 }
 
 

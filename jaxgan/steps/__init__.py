@@ -69,6 +69,7 @@ import jax
 from jaxgan.config import Config
 from jaxgan.state import GAN, GANState
 from jaxgan.steps import augment, batches, ema, orders, settings as settings_lib, terms
+from jaxgan.steps import regularizers  # noqa: F401 (registers R1, R2 and LeCam)
 from jaxgan.steps.batches import Feed, data_key
 from jaxgan.steps.ema import ema_decay_at, ema_update
 from jaxgan.steps.gate import (GUARD_CHECKS, UNGATED, Gate, Ungated,

@@ -109,6 +109,9 @@ SETTERS: dict[str, Callable[[GANState, jax.Array], GANState] | None] = {
     "b1": _set_opt_hparam(["g", "d"], "b1"),
     "b2": _set_opt_hparam(["g", "d"], "b2"),
     "momentum": _set_opt_hparam(["g", "d"], "momentum"),
+    "r1_gamma": _set_state_hparam("r1_gamma"),
+    "r2_gamma": _set_state_hparam("r2_gamma"),
+    "lecam_weight": _set_state_hparam("lecam_weight"),
 }
 assert set(SETTERS) == set(SWEEPABLE), "every sweepable flag needs a setter"
 
