@@ -237,7 +237,8 @@ def test_anchors_and_lazy_counter_are_checkpointed_and_resume_bit_identically(
   """4 steps uninterrupted, against a resume from that run's checkpoint of step 2 (its
   workdir as a kill after that save leaves it): the resume crosses LeCam's start
   (anchors an EMA from step 1, penalty from step 2) and lazy R1's update 3 (interval
-  3), so state.aux restored wrong or reset changes the numbers."""
+  3), so state.aux restored wrong or reset changes the numbers. G then D, with packing:
+  the terms in another order, on packed inputs."""
   from jaxgan.runtime import loop, trainees
   from jaxgan.runtime import workdir as workdir_lib
   from jaxgan.runtime import compile as compile_lib
@@ -248,8 +249,9 @@ def test_anchors_and_lazy_counter_are_checkpointed_and_resume_bit_identically(
                       compile_lib.one_shot_compiler_options)
   data_dir = toolkit.write_classes_folder(str(tmp_path / "classes"))
   config = toolkit.tiny_config(data_dir, model="toy_mlp", num_steps=4,
-                               checkpoint_every=2, log_every=2, r1_gamma=1.0,
-                               d_reg_interval=3, lecam_weight=0.5, lecam_start=1)
+                               checkpoint_every=2, log_every=2, update_order="g_then_d",
+                               pack=2, r1_gamma=1.0, d_reg_interval=3, lecam_weight=0.5,
+                               lecam_start=1)
   full_dir, killed = str(tmp_path / "full"), str(tmp_path / "killed")
   full = toolkit.host_tree(loop.run(config, full_dir))
   assert int(full.aux["r1"]["d_updates"]) == 4 == int(full.aux["lecam"]["d_updates"])
@@ -320,20 +322,18 @@ def update(state, before):
 
 
 # --------------------------------------------------------------------------- composition
-@pytest.mark.parametrize("overrides", [
-    {"update_order": "g_then_d", "pack": 2, "num_d_steps": 2, "loss": "hinge"},
-    {"update_order": "simultaneous", "feature_matching": True, "unroll_steps": 2,
-     "conditional": True},
-], ids=["g_then_d_k2_packing", "simultaneous_feature_matching_unrolled_conditional"])
-def test_the_terms_trace_into_every_order_and_variant_keeping_their_state(overrides):
-  """Tracing only (no compilation): R1, lazy R2 and LeCam in each update order, with
-  packing, feature matching, unrolling and labels; the guarded step (a population
-  member's) returns their state with its structure and dtypes, and their metrics."""
+def test_the_terms_trace_into_simultaneous_unrolled_conditional_steps_keeping_state():
+  """Tracing only (no compilation): R1, lazy R2 and LeCam in the simultaneous order with
+  feature matching, unrolling (D's objective inside G's differentiation) and labels;
+  the guarded step (a population member's) returns their state with its structure and
+  dtypes, and their metrics. (d_then_g: the population test; g_then_d with packing:
+  the resume test.)"""
   config, gan = toy_setup(r1_gamma=1.0, r2_gamma=1.0, d_reg_interval=2,
-                          lecam_weight=0.3, **overrides)
+                          lecam_weight=0.3, loss="lsgan", update_order="simultaneous",
+                          feature_matching=True, unroll_steps=2, conditional=True)
   steps = make_steps(config, gan, len(POINTS))
   state = jax.eval_shape(steps.init, jax.random.PRNGKey(0))
-  labels = np.zeros(len(POINTS), np.int32) if config.conditional else None
+  labels = np.zeros(len(POINTS), np.int32)
   new, metrics, _ = jax.eval_shape(steps.guarded_train_step, state, POINTS, labels, True)
   assert jax.tree_util.tree_structure(new.aux) == jax.tree_util.tree_structure(state.aux)
   assert [x.dtype for x in jax.tree_util.tree_leaves(new.aux)] == [
@@ -342,8 +342,9 @@ def test_the_terms_trace_into_every_order_and_variant_keeping_their_state(overri
 
 
 def test_the_terms_trace_into_the_wgan_critic_schedule():
+  """The lazy counter in the critic schedule's loop carry keeps its dtype."""
   config, gan = toy_setup(loss="wgan", optimizer="rmsprop", d_steps_schedule="wgan",
-                          num_d_steps=2, r1_gamma=1.0, d_reg_interval=4)
+                          num_d_steps=2, r1_gamma=1.0, r2_gamma=1.0, d_reg_interval=4)
   steps = make_steps(config, gan, len(POINTS))
   state = jax.eval_shape(steps.init, jax.random.PRNGKey(0))
   new, metrics = jax.eval_shape(steps.train_step, state, POINTS)
