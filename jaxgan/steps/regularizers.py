@@ -3,9 +3,9 @@
 
 Each is added to D's loss in D's updates (of every update order and critic schedule, and
 in the unrolled D's own steps), with its weight a sweepable run-time hyperparameter read
-from `GANState.hparams`. A term that keeps state (LeCam's anchors,
-the lazy interval's counter) keeps it in `GANState.aux[name]`: checkpointed with the
-state, written through the divergence gate with D's update.
+from `GANState.hparams`. A term that keeps state (LeCam's anchors, the lazy interval's
+counter) keeps it in `GANState.aux[name]`: checkpointed with the state, written through
+the divergence gate with D's update.
 
   * 'r1' / 'r2' (--r1_gamma, --r2_gamma): gamma/2 · E_x ‖∇_x D(x)‖², on the real batch
     (R1) or on D's fake batch (R2); metrics 'r1' / 'r2' (the unweighted E‖∇D‖²). With
@@ -45,7 +45,7 @@ def gradient_sq_norm(ctx: DTermContext, x: Array, key: Array) -> Array:
   The gradient of the sum of D's outputs holds each example's own gradient in its row
   only for a D that treats examples independently (config refuses R1/R2 with a model
   that couples them: BatchNorm, minibatch discrimination). The pass is D in train mode
-  with D's statistics before the step (what it would write to them is dropped), and its
+  with D's statistics before this update's passes (what it would write is dropped), its
   own dropout and augmentation drawn from `key`; the gradient is taken through the
   augmentation, with respect to the un-augmented input (as StyleGAN2-ADA's run_D)."""
   def total(x):
