@@ -66,8 +66,10 @@ class Config:
   batch_size: int = _field(64, "Minibatch size m.")
   num_steps: int = _field(0, "Train steps (k D updates + 1 G update each). The later "
                           "of --num_steps and --num_epochs on the command line wins.")
-  num_epochs: float = _field(0.0, "Epochs of D's real batches, used instead of "
-                             "--num_steps; the later of the two on the command line wins.")
+  num_epochs: float = _field(0.0, "Epochs of D's real batches (N / batch_size D updates "
+                             "each, whatever --pack, as PacGAN counts them), used instead "
+                             "of --num_steps; the later of the two on the command line "
+                             "wins.")
   # Optimizers (separate learning rates for G and D; the rest shared).
   optimizer: str = _field("adam", "adam, sgd (momentum, lr decay) or rmsprop (WGAN).")
   lr_g: float = _field(2e-4, "Generator learning rate.")
@@ -130,6 +132,12 @@ class Config:
   num_valid: int = _field(0, "Hold out the last N training examples as a validation "
                           "split: never trained on; the Parzen estimate chooses its "
                           "sigma on them (the paper: 10000 of MNIST's 60000).")
+  train_subset: int = _field(0, "Train on a fixed subset of N training examples (after "
+                             "--num_valid's hold-out; 0 = all), chosen by "
+                             "--train_subset_seed as StyleGAN2-ADA's --subset chooses; "
+                             "evaluation still uses the whole test split.")
+  train_subset_seed: int = _field(0, "Seed of --train_subset's draw; not --seed, so the "
+                                  "members of a seed sweep train on one subset.")
   # Randomness.
   seed: int = _field(0, "Random seed: init, noise and data order.")
   # Loop schedule (0 = never; every schedule also fires on the last step).
@@ -175,11 +183,14 @@ class Config:
 
   def steps_for(self, num_examples: int) -> int:
     """Number of train steps: --num_steps, or --num_epochs of D's real batches (with
-    --d_steps_schedule, counted at --num_d_steps per step)."""
+    --d_steps_schedule, counted at --num_d_steps per step). An epoch is
+    num_examples // batch_size D updates whatever --pack, as PacGAN's code counts it."""
     if self.num_steps:
       return self.num_steps
-    # A D update takes batch_size packed examples of `pack` samples each.
-    batches_per_epoch = num_examples // (self.batch_size * self.pack)
+    # PacGAN's packed dataset holds N examples of m samples each (drawn with replacement
+    # from the N points), and an epoch is N / batch_size updates of D, whatever m: D then
+    # sees each sample m times an epoch.
+    batches_per_epoch = num_examples // self.batch_size
     return max(1, math.ceil(self.num_epochs * batches_per_epoch / self.num_d_steps))
 
   def to_json(self) -> str:
@@ -357,6 +368,17 @@ def _validate(c: Config) -> None:
       raise ConfigError("--unroll_objective=minimax cannot be combined with "
                         "--feature_matching, which replaces G's adversarial objective; "
                         "drop one of them.")
+  need(c.train_subset >= 0, "train_subset", c.train_subset, "an integer >= 0 (0 = all)")
+  if c.train_subset:
+    need(c.train_subset >= c.batch_size * c.pack, "train_subset", c.train_subset,
+         f"at least one D batch, --batch_size x --pack = {c.batch_size * c.pack} "
+         "examples")
+  need(0 <= c.train_subset_seed < 2**32, "train_subset_seed", c.train_subset_seed,
+       "an integer in [0, 2**32)")
+  if c.train_subset_seed and not c.train_subset:
+    raise ConfigError(f"--train_subset_seed={c.train_subset_seed} chooses the examples of "
+                      "--train_subset, but --train_subset=0 trains on all of them; set "
+                      "--train_subset=N or drop --train_subset_seed.")
   if c.pack > 1 and c.conditional:
     raise ConfigError(f"--pack={c.pack} cannot be combined with --conditional: a packed "
                       "example holds several samples, each with its own label; use "
