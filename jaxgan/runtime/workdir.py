@@ -45,8 +45,8 @@ RESUME_FIXED = ("data_name", "model", "loss", "latent_dim", "optimizer", "num_d_
                 "update_order", "feature_matching", "minibatch_kernels",
                 "minibatch_kernel_dim", "d_norm", "g_ema_decay", "noise", "conditional",
                 "pack", "unroll_steps", "unroll_objective", "d_steps_schedule", "num_valid",
-                "train_subset", "train_subset_seed", "sweep", "r1_gamma", "r2_gamma", "d_reg_interval", "lecam_weight",
-                "lecam_decay", "lecam_start")
+                "train_subset", "train_subset_seed", "sweep", "r1_gamma", "r2_gamma",
+                "d_reg_interval", "lecam_weight", "lecam_decay", "lecam_start")
 # The value a run saved before a RESUME_FIXED flag existed trained with (its config.json
 # lacks the flag): resuming it with another value is refused like any other change.
 BEFORE_THE_FLAG = {"unroll_objective": "g_loss", "r1_gamma": 0.0, "r2_gamma": 0.0,
