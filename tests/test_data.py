@@ -3,10 +3,12 @@ offline, the toy datasets, and the on-device batch order."""
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import math
 import os
 import struct
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -410,3 +412,104 @@ def test_num_valid_holds_out_the_last_examples_for_the_parzen_sigma():
   np.testing.assert_array_equal(parzen_images(full)[:, 0, 0, 0], np.arange(60))
   with pytest.raises(ConfigError, match="--num_valid=60 holds out the whole"):
     data.training_split(full, 60, batch_size=4)
+
+
+# --------------------------------------------------------------------------- subsets
+def identity_folder(tmp_path, n: int = 40, n_test: int = 12) -> str:
+  """Tiny IDX data whose training image i holds the value i everywhere (labels i % 4),
+  and a test split of its own (values 200 + j)."""
+  def images(values):
+    return np.broadcast_to(np.asarray(values, np.uint8)[:, None, None],
+                           (len(values), 2, 2)).copy()
+  return write_idx_dir(tmp_path / "tiny", images(np.arange(n)), np.arange(n) % 4,
+                       images(200 + np.arange(n_test)), np.arange(n_test) % 4)
+
+
+def image_ids(ds: data.Dataset) -> list[int]:
+  return ds.images[:, 0, 0, 0].astype(int).tolist()
+
+
+def test_a_train_subset_is_fixed_by_its_own_seed_for_every_member_of_a_seed_sweep(
+    tmp_path):
+  from jaxgan.config import sweep_members
+  folder = identity_folder(tmp_path)
+  base = toolkit.tiny_config(folder, batch_size=4, train_subset=12, train_subset_seed=3,
+                             sweep=("seed=0,1,2",)).validate()
+  splits = [data.load_training_split(m.config) for m in sweep_members(base)]
+  # StyleGAN2-ADA's draw for --subset=12 with seed 3 (training/dataset.py):
+  # RandomState(3).shuffle(arange(40)), the first 12, sorted.
+  order = np.arange(40, dtype=np.int64)
+  np.random.RandomState(3).shuffle(order)
+  want = np.sort(order[:12]).tolist()
+  for split in splits:  # Every seed trains on the same 12 examples, in file order.
+    assert image_ids(split) == want
+    assert split.labels.tolist() == [i % 4 for i in want]
+  other = data.load_training_split(dataclasses.replace(base, train_subset_seed=4))
+  assert image_ids(other) != want and len(set(image_ids(other))) == 12
+  # Held-out examples stay out of it: --num_valid=8 keeps the last 8 for Parzen's sigma
+  # and draws the subset from the first 32.
+  held = data.load_training_split(dataclasses.replace(base, num_valid=8))
+  assert max(image_ids(held)) < 32 and held.num_examples == 12
+  assert held.valid_images[:, 0, 0, 0].tolist() == list(range(32, 40))
+
+
+class RunKeys(NamedTuple):
+  """What the batch order reads of a state: the run key and the step."""
+  rng: jax.Array
+  step: int
+
+
+class IdentityFeatures:
+  """A feature network for 2x2 images: features are the pixels, probs uniform."""
+  name, dataset, image_shape = "identity", None, (2, 2, 1)
+  num_classes, feature_dim, accuracy = 4, 4, None
+
+  @staticmethod
+  @jax.jit
+  def apply(images):
+    features = images.reshape(images.shape[0], 4)
+    return features, jnp.full((images.shape[0], 4), 0.25)
+
+
+def test_the_batch_order_draws_from_the_subset_only_and_evaluation_from_the_whole_test(
+    tmp_path):
+  from jaxgan.eval.members import make_evaluator
+  from jaxgan.state import make_gan
+  from jaxgan.steps import Feed, make_parts
+  folder = identity_folder(tmp_path)
+  config = toolkit.tiny_config(folder, batch_size=4, train_subset=12,
+                               train_subset_seed=3, eval_parzen=False).validate()
+  train = data.load_training_split(config)
+  # The step's real batches (the Feed train_step gathers from, over the images the
+  # loop hands it): 3 steps are one epoch of the 12, each exactly once.
+  feed = Feed(make_parts(config, make_gan(config, (2, 2, 1))), train.num_examples)
+  run_key = jax.random.PRNGKey(5)
+
+  def epoch(images):
+    return jnp.stack([feed.from_dataset(RunKeys(run_key, s), images, None)(0)[0]
+                      for s in range(3)])
+
+  batches = compile_once(epoch, jnp.asarray(train.images))(jnp.asarray(train.images))
+  seen = np.rint((np.asarray(batches)[..., 0, 0, 0] + 1) * 127.5).astype(int)
+  assert sorted(seen.ravel().tolist()) == image_ids(train)
+  # Evaluation compares with the whole test split, which the subset never touches.
+  evaluator = make_evaluator(config, train, extractor=IdentityFeatures())
+  assert evaluator.real_features.shape == (12, 4)
+  np.testing.assert_allclose(np.asarray(evaluator.real_features)[:, 0] * 255,
+                             200 + np.arange(12), rtol=1e-6)
+
+
+def test_a_train_subset_larger_than_the_split_or_smaller_than_a_batch_is_refused(tmp_path):
+  folder = identity_folder(tmp_path)
+  config = toolkit.tiny_config(folder, batch_size=4, train_subset=33, num_valid=8)
+  with pytest.raises(ConfigError, match=r"--train_subset=33 is more than the 32 training "
+                     r"examples of 'tiny' left by --num_valid=8; expected at most 32"):
+    data.load_training_split(config.validate())
+  assert data.load_training_split(dataclasses.replace(config, train_subset=32)
+                                  ).num_examples == 32
+  with pytest.raises(ConfigError, match=r"--train_subset=7 is invalid: expected at least "
+                     r"one D batch, --batch_size x --pack = 8 examples"):
+    dataclasses.replace(config, train_subset=7, pack=2).validate()
+  with pytest.raises(ConfigError, match=r"--train_subset_seed=3 chooses the examples of "
+                     r"--train_subset, but --train_subset=0"):
+    dataclasses.replace(config, train_subset=0, train_subset_seed=3).validate()

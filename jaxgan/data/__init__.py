@@ -12,6 +12,10 @@ Sources, chosen by flags:
   * `--dataset=toy_*`: a generated toy problem (`jaxgan.data.toy`).
   * `--dataset=NAME` otherwise: a tfds dataset, downloaded by tfds if needed
     (`jaxgan.data.tfds_source`).
+
+What a run trains on is `load_training_split(config)`: the train split less the last
+--num_valid examples (held out), cut to a fixed --train_subset=N chosen by
+--train_subset_seed; evaluation always scores against the whole test split.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from __future__ import annotations
 import os
 import re
 
-from jaxgan.data.dataset import Dataset, aligned_empty, hold_out
+from jaxgan.data.dataset import Dataset, aligned_empty, hold_out, subset
 from jaxgan.data.idx import load_idx_split, parse_idx, read_idx, read_idx_stream
 from jaxgan.data.order import (batch_indices, from_pixels, gather_batch,
                                shuffled_positions, to_pixels)
@@ -30,8 +34,9 @@ TOY_PREFIX = "toy_"
 
 __all__ = ["Dataset", "SPLITS", "aligned_empty", "batch_indices", "check_batch_fits",
            "check_dataset_name", "data_name", "from_pixels", "gather_batch", "hold_out",
-           "is_toy", "load_dataset", "load_idx_split", "parse_idx", "read_idx",
-           "read_idx_stream", "shuffled_positions", "to_pixels"]
+           "is_toy", "load_dataset", "load_idx_split", "load_training_split",
+           "parse_idx", "read_idx", "read_idx_stream", "shuffled_positions", "subset",
+           "to_pixels", "training_split"]
 
 
 def is_toy(dataset: str) -> bool:
@@ -76,13 +81,34 @@ def check_batch_fits(ds: Dataset, batch_size: int, pack: int = 1) -> None:
                       f"{ds.num_examples // pack} per batch.")
 
 
-def training_split(ds: Dataset, num_valid: int, batch_size: int, pack: int = 1
-                   ) -> Dataset:
-  """The training examples of a loaded train split: all of them, or without the last
-  --num_valid (held out as valid_images). Raises ConfigError when too few remain."""
+def load_training_split(config) -> Dataset:
+  """The examples a run of `config` (a jaxgan.config.Config) trains on: its train split,
+  loaded and cut by `training_split` with the config's --num_valid, --batch_size,
+  --pack, --train_subset and --train_subset_seed (training and the evaluation of a
+  workdir both take it from here)."""
+  return training_split(load_dataset(config.dataset, config.data_dir, "train"),
+                        config.num_valid, config.batch_size, config.pack,
+                        config.train_subset, config.train_subset_seed)
+
+
+def training_split(ds: Dataset, num_valid: int, batch_size: int, pack: int = 1,
+                   train_subset: int = 0, train_subset_seed: int = 0) -> Dataset:
+  """The examples a run trains on, from a loaded train split: all of them, or without
+  the last --num_valid (held out as valid_images); of those, with --train_subset=N > 0,
+  the fixed N chosen by --train_subset_seed (`dataset.subset`), before any batching, so
+  the batch order draws from them alone. The subset does not depend on the run's
+  --seed: the members of a seed sweep share one copy of the data, and a data-size table
+  needs several seeds on one subset. Raises ConfigError when too few examples remain."""
   if num_valid >= ds.num_examples:
     raise ConfigError(f"--num_valid={num_valid} holds out the whole training split of "
                       f"{ds.name!r} ({ds.num_examples} examples); expected fewer.")
   train = hold_out(ds, num_valid)
+  if train_subset > train.num_examples:
+    left = f" left by --num_valid={num_valid}" if num_valid else ""
+    raise ConfigError(f"--train_subset={train_subset} is more than the "
+                      f"{train.num_examples} training examples of {ds.name!r}{left}; "
+                      f"expected at most {train.num_examples} (0 = all).")
+  if train_subset:
+    train = subset(train, train_subset, train_subset_seed)
   check_batch_fits(train, batch_size, pack)
   return train

@@ -59,3 +59,24 @@ def hold_out(ds: Dataset, num_valid: int) -> Dataset:
   return dataclasses.replace(ds, images=ds.images[:n],
                              labels=None if ds.labels is None else ds.labels[:n],
                              valid_images=ds.images[n:])
+
+
+def subset(ds: Dataset, n: int, seed: int) -> Dataset:
+  """A fixed subset of `n` of `ds`'s examples chosen by `seed`, kept in `ds`'s order
+  (labels alike; valid_images as they were); `ds` itself when n >= its size.
+
+  Not class-balanced: a uniform draw without replacement, the draw StyleGAN2-ADA makes
+  for its --subset (training/dataset.py: np.random.RandomState(seed) shuffles the
+  indices, the first n are kept, sorted), so the same (n, seed) picks the same images
+  from the same file order. It needs no labels (toy and unlabelled data have the same
+  rule); at small n the classes' counts vary around n / C.
+  """
+  if n >= ds.num_examples:
+    return ds
+  order = np.arange(ds.num_examples, dtype=np.int64)
+  np.random.RandomState(seed).shuffle(order)
+  chosen = np.sort(order[:n])
+  images = aligned_empty((n,) + ds.images.shape[1:], ds.images.dtype)
+  np.take(ds.images, chosen, axis=0, out=images)
+  return dataclasses.replace(ds, images=images,
+                             labels=None if ds.labels is None else ds.labels[chosen])

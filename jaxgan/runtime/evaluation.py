@@ -71,8 +71,7 @@ def evaluate_checkpoint(config: Config, workdir: str, step: int | None,
   checkpoint: the untrained initial state, as training starts from the seed and the
   training split) with the trainee training made; writes the results and returns them,
   one per member (a single run: one)."""
-  train = data.training_split(data.load_dataset(config.dataset, config.data_dir, "train"),
-                              config.num_valid, config.batch_size, config.pack)
+  train = data.load_training_split(config)
   evaluator = evaluator or make_evaluator(config, train)
   # --mesh_shape says where training ran; evaluation runs on this machine's devices.
   trainee = make_trainee(dataclasses.replace(config, mesh_shape=""), train, evaluator)

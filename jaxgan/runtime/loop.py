@@ -91,9 +91,7 @@ def _any_process(flag: bool) -> bool:
 def _run(config: Config, workdir: str, restart: bool, guard: guard_lib.RunGuard) -> Any:
   # 1-2. Validate and load: nothing is written before these succeed.
   config.validate()
-  train_ds = data.training_split(data.load_dataset(config.dataset, config.data_dir,
-                                                  "train"),
-                                 config.num_valid, config.batch_size, config.pack)
+  train_ds = data.load_training_split(config)
   num_steps = config.steps_for(train_ds.num_examples)
   if config.data_dir and config.dataset not in (train_ds.name, Config().dataset):
     logging.warning("--dataset=%s is not used: the data in --data_dir=%s is named after "
