@@ -110,6 +110,20 @@ def test_g_makes_the_m_packed_samples_in_m_passes_each_with_its_own_batchnorm_ba
   toolkit.assert_trees_close(new.g.batch_stats, stats, 1e-6)
 
 
+def test_an_epoch_is_n_over_b_updates_of_d_whatever_the_packing_as_pacgans():
+  # PacGAN's 2DRing/2DGrid config.py: num_epoch 400 of num_sample 100,000 at batch_size
+  # 100. Its GaussianPackingMixture holds num_examples = 100,000 packed examples of
+  # num_packing points each, and ShuffledScheme(num_examples, batch_size) makes an
+  # epoch 1,000 updates whatever num_packing: 400,000 steps for every m.
+  for pack in (1, 2, 3, 4):
+    config = Config(dataset="toy_ring8", batch_size=100, pack=pack, num_epochs=400.0)
+    assert config.validate().steps_for(100_000) == 400_000
+  # With k D updates a step, the epochs count D's batches: half the steps at k = 2.
+  config = Config(dataset="toy_ring8", batch_size=100, pack=2, num_d_steps=2,
+                  num_epochs=400.0)
+  assert config.steps_for(100_000) == 200_000
+
+
 def test_packing_needs_an_unconditional_gan():
   with pytest.raises(Exception, match="--pack=2 cannot be combined with --conditional"):
     Config(pack=2, conditional=True, num_steps=1).validate()
