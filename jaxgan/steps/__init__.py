@@ -46,8 +46,8 @@ no Python branches on the config):
   nets.py      forward passes: G, G as D's input (packing), D (augmented, features)
   augment.py   what D sees: registered augmentations of D's inputs
   terms.py     D's loss + registered terms (gradient penalty), D's constraints
-               (clipping), G's objective (adversarial or feature matching) + terms, the D
-               G plays against (current or unrolled)
+               (clipping), G's objective (adversarial, feature matching or the unrolled
+               minimax value) + terms, the D G plays against (current or unrolled)
   gate.py      the finite check, an immutable pytree returned with each update
   updates.py   one D update, one G update
   orders.py    d_then_g, g_then_d, simultaneous; the critic schedules
