@@ -1,5 +1,6 @@
 """The variants that remedy mode collapse and instability, as their authors' code does
-them: WGAN's critic schedule, PacGAN's packing, the unrolled GAN (jaxgan/steps.py)."""
+them: WGAN's critic schedule, PacGAN's packing and epochs, the unrolled GAN's objectives
+(jaxgan/steps/), and the bound the remedy table reads its mode counts beside."""
 
 from __future__ import annotations
 
