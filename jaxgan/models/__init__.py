@@ -14,11 +14,13 @@ Modules with BatchNorm keep running statistics in the 'batch_stats' collection; 
 with dropout take an rng named 'dropout' when train=True. Every discriminator sows its
 feature layer (the input of its last linear layer, [B, F]) as intermediates/features,
 which feature matching reads, and takes `ModelOptions` (minibatch discrimination, D's
-normalisation).
+normalisation). Spectrally normalised layers (layers.SpectralNorm) keep their power
+iteration's u and v in 'batch_stats' and advance them in train mode.
 
-Files: `layers` (TorchLinear, Maxout, minibatch discrimination, the D head), `mlp`
-(PyTorch-GAN gan.py), `paper` (Goodfellow et al. 2014), `dcgan`, `toy`, `pacgan` (Lin et
-al. 2018's toy models), `conditional`.
+Files: `layers` (TorchLinear, Maxout, minibatch discrimination, spectral normalization,
+the D head), `mlp` (PyTorch-GAN gan.py), `paper` (Goodfellow et al. 2014), `dcgan`, `toy`,
+`pacgan` (Lin et al. 2018's toy models), `resnet` (SNGAN, Miyato et al. 2018),
+`conditional`.
 """
 
 from __future__ import annotations
@@ -29,14 +31,16 @@ from typing import Callable, NamedTuple
 import flax.linen as nn
 import jax
 
-from jaxgan.models import dcgan
+from jaxgan.models import dcgan, resnet
 from jaxgan.models.conditional import ConditionalDiscriminator, ConditionalGenerator
 from jaxgan.models.dcgan import DCGANDiscriminator, DCGANGenerator
-from jaxgan.models.layers import (Maxout, MinibatchDiscrimination, TorchLinear,
-                                  discriminator_head, sow_features)
+from jaxgan.models.layers import (Maxout, MinibatchDiscrimination, SpectralNorm,
+                                  TorchLinear, discriminator_head, normalized,
+                                  sow_features, spectral_norm)
 from jaxgan.models.mlp import MLPDiscriminator, MLPGenerator
 from jaxgan.models.pacgan import PacGANDiscriminator, PacGANGenerator
 from jaxgan.models.paper import PaperDiscriminator, PaperGenerator, paper_output_bias
+from jaxgan.models.resnet import ResNetDiscriminator, ResNetGenerator
 from jaxgan.models.toy import ToyDiscriminator, ToyGenerator
 
 NOISES = ("normal", "uniform")
@@ -57,8 +61,9 @@ class ModelOptions(NamedTuple):
   """Options every discriminator factory takes (from the Config: same names as flags).
 
   minibatch_kernels: B of minibatch discrimination (0 = off); minibatch_kernel_dim: C.
-  d_norm: the normalisation of D's hidden conv layers where a model has one ('batch',
-  'layer' or 'none'); models without normalisation ignore it.
+  d_norm: D's normalisation, one of the model's `ModelSpec.d_norms`: 'batch' or 'layer'
+  on dcgan's hidden conv layers, 'spectral' on every Dense/Conv of D (the head too), or
+  'none'; a model whose D has no such layers takes 'batch', 'layer' and 'none' alike.
   """
 
   minibatch_kernels: int = 0
@@ -87,6 +92,13 @@ class ModelSpec(NamedTuple):
   # (G's params, the training images [N, H, W, C]) -> G's params: a data-dependent
   # initialisation of G (state.GAN.init), None for none.
   g_init_from_data: Callable | None = None
+  # The values of --d_norm its D takes (config.validate refuses the others).
+  d_norms: tuple[str, ...] = ("batch", "layer", "none")
+
+
+# Ds without normalisation layers: 'batch', 'layer' and 'none' leave them as they are,
+# 'spectral' normalises every Dense/Conv.
+_ANY_NORM = ("batch", "layer", "none", "spectral")
 
 
 def _mbd(options: ModelOptions) -> dict:
@@ -97,8 +109,9 @@ def _mbd(options: ModelOptions) -> dict:
 MODELS: dict[str, ModelSpec] = {
     # PyTorch-GAN implementations/gan/gan.py; pixels in [-1, 1] (Tanh output).
     "mlp": ModelSpec(lambda shape: MLPGenerator(shape),
-                     lambda shape, o=ModelOptions(): MLPDiscriminator(**_mbd(o)),
-                     "normal", (-1.0, 1.0)),
+                     lambda shape, o=ModelOptions(): MLPDiscriminator(
+                         spectral_norm=o.d_norm == "spectral", **_mbd(o)),
+                     "normal", (-1.0, 1.0), d_norms=_ANY_NORM),
     # The paper's MNIST model; pixels in [0, 1] (Sigmoid output).
     "paper_mlp": ModelSpec(lambda shape: PaperGenerator(shape),
                            lambda shape, o=ModelOptions(): PaperDiscriminator(**_mbd(o)),
@@ -109,16 +122,25 @@ MODELS: dict[str, ModelSpec] = {
                            d_norm=o.d_norm, **_mbd(o)),
                        "normal", (-1.0, 1.0), check_shape=dcgan.check_image_shape,
                        couples_batch=lambda o: o.minibatch_kernels > 0
-                       or o.d_norm == "batch"),
+                       or o.d_norm == "batch", d_norms=dcgan.D_NORMS),
     # Small ReLU MLPs for the 1-D and 2-D toy datasets (data used as is, not scaled).
     "toy_mlp": ModelSpec(lambda shape: ToyGenerator(shape),
-                         lambda shape, o=ModelOptions(): ToyDiscriminator(**_mbd(o)),
-                         "normal", (-1.0, 1.0)),
+                         lambda shape, o=ModelOptions(): ToyDiscriminator(
+                             spectral_norm=o.d_norm == "spectral", **_mbd(o)),
+                         "normal", (-1.0, 1.0), d_norms=_ANY_NORM),
     # PacGAN's toy models (Lin et al. 2018): G 4 x 400 ReLU + BatchNorm, D 3 maxout
     # layers of 200 x 5 (toy_ring8 / toy_grid25; --pack for PacGAN's packing).
     "pacgan_mlp": ModelSpec(lambda shape: PacGANGenerator(shape),
                             lambda shape, o=ModelOptions(): PacGANDiscriminator(
-                                **_mbd(o)), "normal", (-1.0, 1.0)),
+                                spectral_norm=o.d_norm == "spectral", **_mbd(o)),
+                            "normal", (-1.0, 1.0), d_norms=_ANY_NORM),
+    # SNGAN's residual G and D (Miyato et al. 2018; mimicry's SNGAN 32) at 32x32 and
+    # 28x28 (any square side divisible by 4 above 7); SNGAN's D is --d_norm=spectral.
+    "resnet": ModelSpec(lambda shape: ResNetGenerator(shape),
+                        lambda shape, o=ModelOptions(): ResNetDiscriminator(
+                            spectral_norm=o.d_norm == "spectral", **_mbd(o)),
+                        "normal", (-1.0, 1.0), check_shape=resnet.check_image_shape,
+                        d_norms=("spectral", "none")),
 }
 
 
@@ -132,6 +154,6 @@ __all__ = ["MODELS", "NOISES", "ConditionalDiscriminator", "ConditionalGenerator
            "DCGANDiscriminator", "DCGANGenerator", "MLPDiscriminator", "MLPGenerator",
            "Maxout", "MinibatchDiscrimination", "ModelOptions", "ModelSpec",
            "PacGANDiscriminator", "PacGANGenerator", "PaperDiscriminator",
-           "PaperGenerator", "ToyDiscriminator", "ToyGenerator",
-           "TorchLinear", "discriminator_head", "get_model", "sample_noise",
-           "sow_features"]
+           "PaperGenerator", "ResNetDiscriminator", "ResNetGenerator", "SpectralNorm",
+           "ToyDiscriminator", "ToyGenerator", "TorchLinear", "discriminator_head",
+           "get_model", "normalized", "sample_noise", "sow_features", "spectral_norm"]

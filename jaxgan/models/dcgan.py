@@ -24,10 +24,10 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxgan.models.layers import discriminator_head, sow_features
+from jaxgan.models.layers import discriminator_head, normalized, sow_features
 
 _INIT = nn.initializers.normal(0.02)
-D_NORMS = ("batch", "layer", "none")
+D_NORMS = ("batch", "layer", "none", "spectral")
 # How the stride-2 4x4 layers are computed (the same function and parameters):
 # "dot" im2col matmuls, "conv" stride-1 lax convolutions, "xla" flax's nn.ConvTranspose / nn.Conv.
 IMPLS = ("dot", "conv", "xla")
@@ -146,7 +146,9 @@ class DCGANGenerator(nn.Module):
 
 class DCGANDiscriminator(nn.Module):
   """x [B, H, W, C] -> [B] logits. d_norm: 'batch' (Radford), 'layer' (WGAN-GP's
-  choice: keeps examples independent), or 'none'; never on the input layer."""
+  choice: keeps examples independent), or 'none', never on the input layer; or
+  'spectral' (Miyato et al. 2018's standard CNN: every convolution and the head
+  spectrally normalised, no other normalisation)."""
 
   width: int = 64
   d_norm: str = "batch"
@@ -158,12 +160,14 @@ class DCGANDiscriminator(nn.Module):
   def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
     _, n = stages(x.shape[1])
     ch = self.width
+    spectral = self.d_norm == "spectral"
     for i in range(n):
       if self.impl == "xla":
-        x = nn.Conv(ch, (4, 4), strides=(2, 2), padding="SAME", kernel_init=_INIT,
-                    name=f"Conv_{i}")(x)
+        conv = nn.Conv(ch, (4, 4), strides=(2, 2), padding="SAME", kernel_init=_INIT,
+                       name=f"Conv_{i}")
       else:
-        x = SpaceToDepthConv(ch, impl=self.impl, name=f"Conv_{i}")(x)
+        conv = SpaceToDepthConv(ch, impl=self.impl, name=f"Conv_{i}")
+      x = normalized(conv, spectral, train)(x)
       if i > 0 and self.d_norm == "batch":
         x = _batch_norm(train)(x)
       elif i > 0 and self.d_norm == "layer":
@@ -175,4 +179,5 @@ class DCGANDiscriminator(nn.Module):
     x = x.reshape((x.shape[0], -1))
     sow_features(self, x)
     return discriminator_head(x, self.minibatch_kernels, self.minibatch_kernel_dim,
-                              lambda k: nn.Dense(k, kernel_init=_INIT))
+                              lambda k: normalized(nn.Dense(k, kernel_init=_INIT),
+                                                   spectral, train))

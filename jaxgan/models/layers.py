@@ -1,9 +1,12 @@
 """Layers shared by several models: PyTorch-initialised Linear, Maxout, minibatch
-discrimination, and the feature/head contract every discriminator follows."""
+discrimination, spectral normalization, and the feature/head contract every
+discriminator follows."""
 
 from __future__ import annotations
 
+import functools
 import math
+from typing import Callable
 
 import flax.linen as nn
 import jax
@@ -111,3 +114,92 @@ def discriminator_head(features: jax.Array, minibatch_kernels: int,
     features = MinibatchDiscrimination(minibatch_kernels, minibatch_kernel_dim,
                                        name="minibatch_disc")(features)
   return dense(1)(features)[:, 0]
+
+
+# --------------------------------------------------------------------------- spectral norm
+def _normalize(x: jax.Array, eps: float) -> jax.Array:
+  # torch.nn.functional.normalize: x / max(‖x‖, eps).
+  return x / jnp.maximum(jnp.linalg.norm(x), eps)
+
+
+class SpectralNorm(nn.Module):
+  """Spectral normalization (Miyato et al. 2018) of a layer's weight, as
+  torch.nn.utils.spectral_norm does it: the layer runs with kernel / σ, σ ≈ the largest
+  singular value of the kernel, estimated by power iteration.
+
+  Wraps any layer whose weight is the parameter named `weight` ('kernel': flax's Dense,
+  Conv, ConvTranspose, jaxgan's TorchLinear and SpaceToDepthConv); its other parameters
+  (bias) are left as they are, and its parameter paths are unchanged (they stay in the
+  parent's scope). Called like the layer, plus `update_stats`:
+
+      y = SpectralNorm(nn.Conv(64, (3, 3)))(x, update_stats=train)
+
+  The kernel's last axis is its output axis, so the matrix is W = kernel reshaped to
+  [prod(other axes), out], transposed: [out, in]. torch reshapes a Conv weight [O, I, kh,
+  kw] to [O, I·kh·kw] (dim 0; dim 1 for ConvTranspose, also the output axis); here HWIO
+  gives [O, kh·kw·I]: the same matrix up to a permutation of its columns, so u and σ are
+  torch's and v is torch's v permuted.
+
+  State, in the 'batch_stats' collection (as BatchNorm's statistics: jaxgan's steps pass
+  it through D's passes and check it with the divergence guard): u [out] and v [in], both
+  initialised as torch does, N(0, 1) normalised (from the 'params' rng).
+    update_stats=True (training): n_power_iterations of v ← normalize(Wᵀu),
+      u ← normalize(Wv) with W held constant (no gradient), then u, v are stored; σ =
+      uᵀWv is differentiated in W only. The apply must have 'batch_stats' mutable. At
+      initialisation nothing is iterated (torch iterates from the first training forward).
+    update_stats=False (evaluation): σ = uᵀWv from the stored u and v, no iteration.
+
+  Not flax's nn.SpectralNorm, which differs from torch: its u starts unnormalised, it
+  keeps no v (evaluation iterates again without storing, as the authors' Chainer code
+  does), its eps is added under the square root, and its state keys contain '/'.
+  """
+
+  layer: nn.Module
+  n_power_iterations: int = 1
+  eps: float = 1e-12
+  weight: str = "kernel"
+
+  @nn.compact
+  def __call__(self, *args, update_stats: bool, **kwargs):
+    def normalize_weight(variables):
+      params = dict(variables["params"])
+      if self.weight not in params or jnp.ndim(params[self.weight]) < 2:
+        raise ValueError(
+            f"SpectralNorm wraps a layer with a weight parameter {self.weight!r} of at "
+            f"least 2 dimensions; {type(self.layer).__name__} has "
+            f"{sorted(params)}: wrap the layer that owns the weight (a Dense or Conv)")
+      kernel = params[self.weight]
+      mat = kernel.reshape(-1, kernel.shape[-1])  # Wᵀ: [in, out].
+      n_in, n_out = mat.shape
+      if not self.has_variable("batch_stats", "u"):
+        # One draw for both (each normal draw is a few hundred ops to compile).
+        start = jax.random.normal(self.make_rng("params"), (n_out + n_in,))
+      u = self.variable("batch_stats", "u", lambda: _normalize(start[:n_out], self.eps))
+      v = self.variable("batch_stats", "v", lambda: _normalize(start[n_out:], self.eps))
+      u_value, v_value = u.value, v.value
+      if update_stats and not self.is_initializing():
+        frozen = jax.lax.stop_gradient(mat)
+        for _ in range(self.n_power_iterations):
+          v_value = _normalize(frozen @ u_value, self.eps)  # Wᵀu
+          u_value = _normalize(v_value @ frozen, self.eps)  # Wv
+        u.value, v.value = u_value, v_value
+      sigma = jnp.dot(v_value @ mat, u_value)  # uᵀWv
+      params[self.weight] = kernel / sigma
+      return {**variables, "params": params}
+
+    return nn.map_variables(lambda layer: layer(*args, **kwargs), "params",
+                            trans_in_fn=normalize_weight,
+                            init=self.is_initializing())(self.layer)
+
+
+def spectral_norm(layer: nn.Module, train: bool) -> Callable:
+  """`layer` spectrally normalised (SpectralNorm, its state advancing when `train`),
+  called like the layer; build it inside the parent's compact method. The state lives
+  beside the layer, under '<layer name>_spectral'."""
+  name = f"{layer.name}_spectral" if layer.name else None
+  return functools.partial(SpectralNorm(layer, name=name), update_stats=train)
+
+
+def normalized(layer: nn.Module, spectral: bool, train: bool) -> Callable:
+  """`layer`, spectrally normalised when `spectral` (a D's `d_norm='spectral'`)."""
+  return spectral_norm(layer, train) if spectral else layer

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxgan.models.layers import TorchLinear, discriminator_head, sow_features
+from jaxgan.models.layers import TorchLinear, discriminator_head, normalized, sow_features
 
 
 class TorchBatchNorm1d(nn.Module):
@@ -80,17 +80,21 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-  """PyTorch-GAN gan.py's discriminator: 784→512→256→1, LeakyReLU(0.2); returns logits."""
+  """PyTorch-GAN gan.py's discriminator: 784→512→256→1, LeakyReLU(0.2); returns logits.
+  spectral_norm: every linear layer, the head too, spectrally normalised."""
 
   hidden: tuple[int, ...] = (512, 256)
   minibatch_kernels: int = 0
   minibatch_kernel_dim: int = 5
+  spectral_norm: bool = False
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
+    def linear(width):
+      return normalized(TorchLinear(width), self.spectral_norm, train)
     x = x.reshape((x.shape[0], -1))
     for width in self.hidden:
-      x = nn.leaky_relu(TorchLinear(width)(x), 0.2)
+      x = nn.leaky_relu(linear(width)(x), 0.2)
     sow_features(self, x)
     return discriminator_head(x, self.minibatch_kernels, self.minibatch_kernel_dim,
-                              TorchLinear)
+                              linear)

@@ -16,7 +16,7 @@ import math
 import flax.linen as nn
 import jax
 
-from jaxgan.models.layers import discriminator_head, sow_features
+from jaxgan.models.layers import discriminator_head, normalized, sow_features
 
 _INIT = nn.initializers.normal(0.02)
 
@@ -37,30 +37,37 @@ class PacGANGenerator(nn.Module):
 
 
 class PacGANMaxout(nn.Module):
-  """blocks' LinearMaxout: Linear(units x pieces), then the max over the pieces."""
+  """blocks' LinearMaxout: Linear(units x pieces), then the max over the pieces.
+  spectral_norm: the Linear spectrally normalised."""
 
   units: int
   pieces: int
+  spectral_norm: bool = False
 
   @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
-    z = nn.Dense(self.units * self.pieces, kernel_init=_INIT)(x)
+  def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
+    z = normalized(nn.Dense(self.units * self.pieces, kernel_init=_INIT),
+                   self.spectral_norm, train)(x)
     return z.reshape(z.shape[:-1] + (self.units, self.pieces)).max(axis=-1)
 
 
 class PacGANDiscriminator(nn.Module):
+  """spectral_norm: every linear layer (each maxout's, the head's) spectrally
+  normalised."""
+
   units: int = 200
   pieces: int = 5
   layers: int = 3
   minibatch_kernels: int = 0
   minibatch_kernel_dim: int = 5
+  spectral_norm: bool = False
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
-    del train
     x = x.reshape((x.shape[0], -1))
     for _ in range(self.layers):
-      x = PacGANMaxout(self.units, self.pieces)(x)
+      x = PacGANMaxout(self.units, self.pieces, self.spectral_norm)(x, train)
     sow_features(self, x)
     return discriminator_head(x, self.minibatch_kernels, self.minibatch_kernel_dim,
-                              lambda n: nn.Dense(n, kernel_init=_INIT))
+                              lambda n: normalized(nn.Dense(n, kernel_init=_INIT),
+                                                   self.spectral_norm, train))

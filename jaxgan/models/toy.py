@@ -7,7 +7,7 @@ import math
 import flax.linen as nn
 import jax
 
-from jaxgan.models.layers import discriminator_head, sow_features
+from jaxgan.models.layers import discriminator_head, normalized, sow_features
 
 
 class ToyGenerator(nn.Module):
@@ -30,18 +30,21 @@ class ToyGenerator(nn.Module):
 
 
 class ToyDiscriminator(nn.Module):
-  """x -> ReLU 128 -> ReLU 128 (features) -> 1 logit."""
+  """x -> ReLU 128 -> ReLU 128 (features) -> 1 logit. spectral_norm: every linear layer,
+  the head too, spectrally normalised."""
 
   hidden: tuple[int, ...] = (128, 128)
   minibatch_kernels: int = 0
   minibatch_kernel_dim: int = 5
+  spectral_norm: bool = False
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
-    del train
+    def linear(width):
+      return normalized(nn.Dense(width), self.spectral_norm, train)
     x = x.reshape((x.shape[0], -1))
     for width in self.hidden:
-      x = nn.relu(nn.Dense(width)(x))
+      x = nn.relu(linear(width)(x))
     sow_features(self, x)
     return discriminator_head(x, self.minibatch_kernels, self.minibatch_kernel_dim,
-                              nn.Dense)
+                              linear)
