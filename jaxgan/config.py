@@ -55,7 +55,8 @@ class Config:
                          "(.../fashion-mnist -> fashion_mnist).")
   # Model and objective.
   model: str = _field("mlp", "Model: mlp (PyTorch-GAN gan.py), paper_mlp, dcgan "
-                      "(28x28 / 32x32) or toy_mlp (toy_* datasets).")
+                      "(28x28 / 32x32), resnet (SNGAN, 28x28 / 32x32) or toy_mlp "
+                      "(toy_* datasets).")
   loss: str = _field("non_saturating", "GAN loss: non_saturating, minimax, lsgan, wgan "
                      "(weight clipping), wgan_gp (gradient penalty) or hinge.")
   latent_dim: int = _field(100, "Dimension of z.")
@@ -108,7 +109,10 @@ class Config:
   minibatch_kernels: int = _field(0, "Minibatch discrimination kernels B in D's last "
                                   "layer (0 = off).")
   minibatch_kernel_dim: int = _field(5, "Minibatch discrimination kernel dimension C.")
-  d_norm: str = _field("batch", "dcgan D normalisation: batch, layer or none.")
+  d_norm: str = _field("batch", "D's normalisation: batch or layer (dcgan's hidden "
+                       "convs), spectral (every D layer, head too: mlp, dcgan, toy_mlp, "
+                       "pacgan_mlp, resnet) or none; resnet takes spectral (SNGAN) or "
+                       "none.")
   g_ema_decay: float = _field(0.0, "Decay of the EMA of G's weights used for samples "
                               "and evaluation (0 = off; e.g. 0.999).")
   noise: str = _field("", "z distribution: normal or uniform (empty = the model's own).")
@@ -312,6 +316,8 @@ def _validate(c: Config) -> None:
   need(c.noise in ("",) + models.NOISES, "noise", c.noise,
        "'normal', 'uniform' or '' (the model's own)")
   spec = models.MODELS[c.model]
+  need(c.d_norm in spec.d_norms, "d_norm", c.d_norm,
+       f"one of {list(spec.d_norms)} with --model={c.model}")
   if c.loss == "wgan_gp" and spec.couples_batch(models.ModelOptions.from_config(c)):
     raise ConfigError(
         f"--loss=wgan_gp needs a D that treats examples independently, but "
