@@ -46,7 +46,7 @@ def parsed_flags(argv: list[str]) -> flags.FlagValues:
     (dict(lr_decay=1.0001), "--lr_decay=1.0001 only applies to --optimizer=sgd"),
     (dict(optimizer="sgd", min_lr=1.0), "--min_lr=1.0 is invalid: expected a floor"),
     (dict(update_order="simultaneous", num_d_steps=2), "cannot be combined"),
-    (dict(model="resnet"), "--model='resnet' is invalid: expected one of"),
+    (dict(model="resnet9000"), "--model='resnet9000' is invalid: expected one of"),
     (dict(latent_dim="100"), "--latent_dim='100' is invalid: expected an int"),
     (dict(batch_size=True), "--batch_size=True is invalid: expected an int"),
     (dict(sample_grid=1000), "--sample_grid=1000 is invalid: expected a grid of at "
