@@ -99,9 +99,12 @@ def _evaluate(argv: list[str]) -> None:
     config = runs.load_run_config(FLAGS.workdir, **overrides)
 
   t0 = time.perf_counter()
-  train = data.hold_out(data.load_dataset(config.dataset, config.data_dir, "train"),
-                        config.num_valid)
-  evaluator = runs.make_evaluator(config, train)
+  full = data.load_dataset(config.dataset, config.data_dir, "train")
+  train = data.hold_out(full, config.num_valid)
+  # A workdir's Parzen sigma is chosen where its training evaluation chose it (a
+  # --train_subset run without --num_valid: among the subset's images).
+  evaluator = runs.make_evaluator(
+      config, train if FLAGS.real else data.load_training_split(config, full))
   setup_s = time.perf_counter() - t0
   if FLAGS.real:
     n = config.eval_num_samples

@@ -81,13 +81,14 @@ def check_batch_fits(ds: Dataset, batch_size: int, pack: int = 1) -> None:
                       f"{ds.num_examples // pack} per batch.")
 
 
-def load_training_split(config) -> Dataset:
-  """The examples a run of `config` (a jaxgan.config.Config) trains on: its train split,
-  loaded and cut by `training_split` with the config's --num_valid, --batch_size,
-  --pack, --train_subset and --train_subset_seed (training and the evaluation of a
-  workdir both take it from here)."""
-  return training_split(load_dataset(config.dataset, config.data_dir, "train"),
-                        config.num_valid, config.batch_size, config.pack,
+def load_training_split(config, ds: Dataset | None = None) -> Dataset:
+  """The examples a run of `config` (a jaxgan.config.Config) trains on: its train split
+  (`ds` when already loaded), cut by `training_split` with the config's --num_valid,
+  --batch_size, --pack, --train_subset and --train_subset_seed (training and the
+  evaluation of a workdir both take it from here)."""
+  if ds is None:
+    ds = load_dataset(config.dataset, config.data_dir, "train")
+  return training_split(ds, config.num_valid, config.batch_size, config.pack,
                         config.train_subset, config.train_subset_seed)
 
 
