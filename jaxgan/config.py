@@ -35,6 +35,8 @@ OPTIMIZERS = ("adam", "sgd", "rmsprop")
 RUN_LENGTH = ("num_steps", "num_epochs")
 D_STEPS_SCHEDULES = ("", "wgan")
 UNROLL_OBJECTIVES = ("g_loss", "minimax")
+# --diffaugment's names: jaxgan.steps.augment.POLICIES (the authors' AUGMENT_FNS).
+DIFFAUGMENT_POLICIES = ("color", "translation", "cutout")
 
 
 def _field(default: Any, help: str) -> Any:  # noqa: A002 (absl's name for it)
@@ -120,6 +122,11 @@ class Config:
                              "a one-hot input (Mirza & Osindero 2014).")
   pack: int = _field(1, "PacGAN packing m (Lin et al. 2018): D judges m samples "
                      "concatenated channel-wise, all real or all generated (1 = off).")
+  diffaugment: str = _field("", "DiffAugment (Zhao et al. 2020): comma-separated "
+                            "policies from color, translation, cutout (the authors' "
+                            "'color,translation,cutout'), applied in that order to every "
+                            "image D sees, real and generated, in D's and G's steps; "
+                            "images only ('' = off).")
   unroll_steps: int = _field(0, "Unrolled GAN (Metz et al. 2017): G's loss is taken "
                              "against D after K more of its optimizer steps, "
                              "differentiated through them (0 = off).")
@@ -385,6 +392,15 @@ def _validate(c: Config) -> None:
     raise ConfigError(f"--train_subset_seed={c.train_subset_seed} chooses the examples of "
                       "--train_subset, but --train_subset=0 trains on all of them; set "
                       "--train_subset=N or drop --train_subset_seed.")
+  if c.diffaugment:
+    names = c.diffaugment.split(",")
+    need(all(n in DIFFAUGMENT_POLICIES for n in names) and len(set(names)) == len(names),
+         "diffaugment", c.diffaugment, f"distinct names from {list(DIFFAUGMENT_POLICIES)}, "
+         "comma-separated, e.g. 'color,translation,cutout' ('' = off)")
+    if data.is_toy(c.dataset):
+      raise ConfigError(f"--diffaugment={c.diffaugment} transforms images, but "
+                        f"--dataset={c.dataset} is a toy dataset of points; drop "
+                        "--diffaugment.")
   if c.pack > 1 and c.conditional:
     raise ConfigError(f"--pack={c.pack} cannot be combined with --conditional: a packed "
                       "example holds several samples, each with its own label; use "
