@@ -184,6 +184,22 @@ class Config:
   sweep_plot: bool = _field(True, "Draw sweep_plot.png at the end of a sweep (each "
                             "metric against each swept value; matplotlib, about a "
                             "second).")
+  # Population-based training (jaxgan.sweep.pbt): a sweep whose members exchange states.
+  pbt_interval: int = _field(0, "Population-based training every N steps (0 = off; a "
+                             "--sweep only): the members are ranked by the sweep's metric "
+                             "(FID when evaluated, modes on toy data), the bottom "
+                             "--pbt_fraction take the whole state of a member of the top "
+                             "fraction, then perturb or resample its hyperparameters. N "
+                             "must be a multiple of the metric's schedule (--eval_every, "
+                             "or --sample_every on toy data).")
+  pbt_fraction: float = _field(0.25, "PBT: the fraction of members replaced each round "
+                               "(and the fraction they copy from), in (0, 0.5].")
+  pbt_perturb: str = _field("0.8,1.2", "PBT: factors (comma-separated, > 0), one drawn "
+                            "per hyperparameter of each replaced member to multiply "
+                            "its copied value.")
+  pbt_resample: float = _field(0.0, "PBT: probability that a copied hyperparameter is "
+                               "instead drawn anew from that flag's --sweep values, in "
+                               "[0, 1].")
 
   # ------------------------------------------------------------------ derived
   @property
@@ -409,6 +425,70 @@ def _validate(c: Config) -> None:
     parse_sweep(c.sweep)
   if c.mesh_shape:
     parse_mesh_shape(c.mesh_shape)
+  _validate_pbt(c, need)
+
+
+# Metrics a PBT round may not rank by: the losses say how the game stands, not how good
+# the samples are (a collapsed G can hold a low loss).
+TRAINING_METRICS = ("d_loss", "g_loss", "d_real", "d_fake")
+
+
+def parse_pbt_perturb(text: str) -> tuple[float, ...]:
+  """'0.8,1.2' -> (0.8, 1.2). Raises ConfigError naming --pbt_perturb."""
+  try:
+    factors = tuple(float(t) for t in text.split(","))
+  except ValueError:
+    factors = ()
+  if not factors or not all(math.isfinite(f) and f > 0 for f in factors):
+    raise ConfigError(f"--pbt_perturb={text!r} is invalid: expected comma-separated "
+                      "factors > 0, e.g. 0.8,1.2.")
+  return factors
+
+
+def _validate_pbt(c: Config, need: Callable) -> None:
+  """--pbt_*: PBT needs a population of at least two members, and its rounds must fall
+  on steps where the ranking metric was just measured (the decisions read it)."""
+  if not c.pbt_interval:
+    for name, default in (("pbt_fraction", 0.25), ("pbt_perturb", "0.8,1.2"),
+                          ("pbt_resample", 0.0)):
+      if getattr(c, name) != default:
+        raise ConfigError(f"--{name}={getattr(c, name)!r} applies to population-based "
+                          "training, which is off (--pbt_interval=0); set "
+                          "--pbt_interval=N or drop it.")
+    return
+  need(c.pbt_interval > 0, "pbt_interval", c.pbt_interval, "an integer >= 0 (0 = off)")
+  need(0 < c.pbt_fraction <= 0.5, "pbt_fraction", c.pbt_fraction,
+       "a fraction in (0, 0.5] (the bottom and top fractions must not overlap)")
+  need(math.isfinite(c.pbt_resample) and 0 <= c.pbt_resample <= 1, "pbt_resample",
+       c.pbt_resample, "a probability in [0, 1]")
+  parse_pbt_perturb(c.pbt_perturb)
+  sizes = [len(v) for v in parse_sweep(c.sweep).values()] if c.sweep else []
+  if math.prod(sizes or [1]) < 2:
+    raise ConfigError(f"--pbt_interval={c.pbt_interval} exchanges states between the "
+                      "members of a population, but there is "
+                      + ("no --sweep" if not c.sweep else "one member")
+                      + ": sweep at least two, e.g. --sweep=lr_g=1e-4,2e-4,4e-4,8e-4.")
+  if c.sweep_metric in TRAINING_METRICS:
+    raise ConfigError(f"--sweep_metric={c.sweep_metric} is a training loss, which PBT "
+                      f"(--pbt_interval={c.pbt_interval}) does not rank by: a collapsed "
+                      "G can hold a low loss; rank by an evaluation metric (fid, ...) "
+                      "or, on toy data, modes_covered.")
+  from jaxgan import data
+  if c.eval_every:
+    if c.pbt_interval % c.eval_every:
+      raise ConfigError(f"--pbt_interval={c.pbt_interval} must be a multiple of "
+                        f"--eval_every={c.eval_every}: each PBT round ranks the members "
+                        "by the evaluation of its step.")
+  elif data.is_toy(c.dataset):
+    if not c.sample_every or c.pbt_interval % c.sample_every:
+      raise ConfigError(f"--pbt_interval={c.pbt_interval} must be a multiple of "
+                        f"--sample_every={c.sample_every}: on toy data each PBT round "
+                        "ranks the members by the mode metrics of its step's samples "
+                        "(or set --eval_every to a divisor of it).")
+  else:
+    raise ConfigError(f"--pbt_interval={c.pbt_interval} ranks the members by their "
+                      "evaluation (FID), but --eval_every=0: set --eval_every to a "
+                      f"divisor of {c.pbt_interval}.")
 
 
 def _validate_regularizers(c: Config, need: Callable) -> None:

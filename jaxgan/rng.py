@@ -9,6 +9,9 @@ Root `seed_key = PRNGKey(seed)`:
   SAMPLE_GRID  = 1    fixed noise of the sample grids and of the toy mode metrics
   EVAL_NOISE   = 2    the evaluation's generator noise (batch i: fold_in(key, i))
   KID_SUBSETS  = 3    KID's random subsets
+  PBT          = 4    population-based training's decisions (who copies whom, which
+                      factor), drawn on the host: `pbt_generator(seed, step)`, a numpy
+                      Generator of (seed, PBT, step), so a resumed run draws them again
   FIGURE1_*    = 7-9  the Figure 1 program's plot noise, samples and D-only steps
 
 Root `state.rng` (the run key, checkpointed in the state):
@@ -29,10 +32,12 @@ new part's stream shifts no other.
 from __future__ import annotations
 
 import jax
+import numpy as np
 
 SAMPLE_GRID = 1
 EVAL_NOISE = 2
 KID_SUBSETS = 3
+PBT = 4
 FIGURE1_PLOT = 7
 FIGURE1_SAMPLES = 8
 FIGURE1_D_ONLY = 9
@@ -58,3 +63,10 @@ def data_key(run_key: jax.Array) -> jax.Array:
 def step_key(run_key: jax.Array, step: jax.Array | int) -> jax.Array:
   """The key of train step `step` of a run key (state.rng)."""
   return jax.random.fold_in(jax.random.fold_in(run_key, STEP), step)
+
+
+def pbt_generator(seed: int, step: int) -> np.random.Generator:
+  """The host-side stream of the PBT round at `step` of a population whose --seed is
+  `seed`: decisions are a handful of draws, made where the ranked metrics are (the
+  host), and a pure function of (seed, step)."""
+  return np.random.default_rng(np.random.SeedSequence([int(seed), PBT, int(step)]))

@@ -16,8 +16,9 @@ Order of decisions (each can fail with a JaxganError *before* the workdir is tou
   6. loop: the step (compiled once, state donated) → at every event: the finite check
      (single run: stop, exit 3; population: each diverged member is reported and kept
      at its last finite state, exit 3 when all have, after writing its results) → log ·
-     sample grids · evaluation · checkpoint, each on its own schedule and on the last
-     step; on SIGTERM/SIGINT, checkpoint after the current step and raise Preempted
+     sample grids · evaluation · (a PBT population: an exchange of states ranked by
+     what was just measured, trainee.exchange) · checkpoint, each on its own schedule
+     and on the last step; on SIGTERM/SIGINT, checkpoint after the current step and raise Preempted
      (exit 75);
   7. `trainee.finish`: a population's results (sweep_results.csv, sweep_summary.csv with
      mean ± std over seeds, a printed ranking and error bars, sweep_plot.png).
@@ -144,6 +145,7 @@ def _run(config: Config, workdir: str, restart: bool, guard: guard_lib.RunGuard)
                         {**json.loads(config.to_json()), "data_name": train_ds.name,
                          "resolved_num_steps": num_steps})
       metrics_writer = guard.hold(writers.MetricsWriter(workdir, step))
+      trainee.forget_after(workdir, step)
 
     images, labels = trainee.place_data(train_ds.images, train_ds.labels)
     num_classes = trainee.gan.num_classes
@@ -166,11 +168,13 @@ def _run(config: Config, workdir: str, restart: bool, guard: guard_lib.RunGuard)
                                tags={**trainee.tags(d.member),
                                      "diverged": ", ".join(d.quantities)})
 
-    def save_samples(step: int) -> None:
+    def save_samples(step: int) -> dict[int, dict[str, float]]:
+      """Writes the sample grids; returns the toy mode metrics it logged."""
       pixels = trainee.sample(state, fixed_z, sample_labels(num_fixed))  # [P, n, ...]
-      if not writer:
-        return
       scalars: dict[int, dict[str, float]] = {}
+      if not writer:
+        return scalars
+      healthy = set(trainee.per_member_indices())
       for m in trainee.members:
         if m.index not in healthy:
           continue
@@ -197,9 +201,7 @@ def _run(config: Config, workdir: str, restart: bool, guard: guard_lib.RunGuard)
                      [int(s["modes_covered"]) for s in scalars.values()],
                      toy_problem.num_modes,
                      [round(s["high_quality_pct"], 1) for s in scalars.values()])
-
-    healthy = {m.index for m in trainee.members
-               if trainee.diverged_at(state)[m.index] < 0}
+      return scalars
 
     # 6. The loop. The host keeps its own step counter: no device sync per step.
     logging.info("%s", trainee.describe(train_ds.name, train_ds.num_examples, num_steps,
@@ -218,7 +220,6 @@ def _run(config: Config, workdir: str, restart: bool, guard: guard_lib.RunGuard)
           trainee.on_diverged(workdir, state)
           raise
         report(step, divergences)
-        healthy -= {d.member for d in divergences}
       if due(step, config.log_every, num_steps):
         per_member = trainee.per_member(metrics)
         now = time.perf_counter()
@@ -231,12 +232,18 @@ def _run(config: Config, workdir: str, restart: bool, guard: guard_lib.RunGuard)
                                             eta))
         if writer:
           write(step, per_member)
+      measured: dict[int, dict[str, float]] = {}  # This step's quality metrics.
       if due(step, config.sample_every, num_steps):
-        save_samples(step)
+        measured = save_samples(step)
       if config.eval_every and due(step, config.eval_every, num_steps):
         evaluated = trainee.evaluate(state, step, workdir)
+        for index, scalars in evaluated.items():
+          measured.setdefault(index, {}).update(scalars)
         if writer:
           write(step, evaluated)
+      # A PBT population may exchange states here, after what ranks its members was
+      # measured and before the checkpoint (which then holds the exchanged state).
+      state = trainee.exchange(state, step, num_steps, measured, workdir)
       if due(step, config.checkpoint_every, num_steps) or step == num_steps or stopping:
         ckpts.save(state, step)
       if stopping and step < num_steps:

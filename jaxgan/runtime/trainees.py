@@ -23,6 +23,11 @@ gives it:
   * `fixed_noise(count)`, `sample(state, z, labels)`: images [P, n, ...] of every
     member; `evaluate(state, step, workdir)`: per-member evaluation scalars
     (--eval_every; jaxgan.eval.members), `evaluation_results(...)` the full results;
+  * `exchange(state, step, num_steps, scalars, workdir)` after the step's evaluation:
+    the state the run goes on with (a population under --pbt_interval: after a PBT
+    round, jaxgan.sweep.pbt; otherwise the state itself); `forget_after(workdir,
+    step)` on a resume drops what the steps after the checkpoint wrote of its own
+    (a PBT population: its lineage rows);
   * `finish(workdir, state)` after the last step (a population writes its results
     table, summary and plot), and `on_diverged(workdir, state)` before Diverged
     propagates (a population writes its table, every member marked diverged).
@@ -52,7 +57,7 @@ from jaxgan.runtime.compile import (StepFunctions, compile_lowered_once, compile
                                     release_freed_memory)
 from jaxgan.state import GAN, make_gan
 from jaxgan.steps import make_steps
-from jaxgan.sweep import plots, population, results as results_lib
+from jaxgan.sweep import lineage, pbt, plots, population, results as results_lib
 
 
 def shape_of(array: np.ndarray | None) -> jax.ShapeDtypeStruct | None:
@@ -185,6 +190,21 @@ class Trainee(abc.ABC):
   def per_member_indices(self) -> list[int]:
     """The members whose metrics are still logged (not reported diverged)."""
     return [m.index for m in self.members]
+
+  def exchange(self, state: Any, step: int, num_steps: int,
+               scalars: dict[int, dict[str, float]], workdir: str) -> Any:
+    """After `step`'s evaluation (every process calls it: it may be a collective):
+    the state to train on. scalars: the metrics each member logged at this step (on
+    the process that writes; {} on the others). A population under --pbt_interval
+    runs a PBT round when one is due; otherwise the state is returned as it is."""
+    del step, num_steps, scalars, workdir
+    return state
+
+  def forget_after(self, workdir: str, step: int) -> None:
+    """On the process that writes, when the run (re)starts at `step`: drops the files'
+    records of later steps that this trainee writes itself (metrics records are the
+    loop's), since the steps after `step` are trained, and written, again."""
+    del workdir, step
 
   # ----------------------------------------------------------------- end
   def finish(self, workdir: str, state: Any) -> None:
@@ -323,6 +343,8 @@ class PopulationRun(Trainee):
                   if evaluator is not None else None)
     self.writes = jax.process_index() == 0  # Process 0 writes logs, samples, tables.
     self._reported: set[int] = set()
+    self._pbt = pbt.Settings.from_config(config)
+    self._exchange = None  # Compiled at the first PBT round.
 
   def describe(self, data_name: str, num_examples: int, num_steps: int,
                step: int) -> str:
@@ -420,6 +442,50 @@ class PopulationRun(Trainee):
     return self._eval.evaluate(generated, step, self.config.data_name,
                                self.config.model, workdir)
 
+  def exchange(self, state: Any, step: int, num_steps: int,
+               scalars: dict[int, dict[str, float]], workdir: str) -> Any:
+    settings = self._pbt
+    if settings is None or not pbt.due(step, settings.interval, num_steps):
+      return state
+    names = settings.names
+    diverged = self.diverged_at(state) >= 0  # Collectives, on every process.
+    current = self._hparams(state)
+    decision = None
+    if self.writes:  # Only the writer has the evaluation's results.
+      decision = pbt.decide(settings, step, scalars, list(diverged), current)
+      parents, values = decision.parents, decision.values
+    else:
+      parents = np.zeros(len(self.members), np.int32)
+      values = {n: np.zeros(len(self.members), np.float32) for n in names}
+    if jax.process_count() > 1:
+      from jax.experimental import multihost_utils
+      parents, values = multihost_utils.broadcast_one_to_all((parents, values))
+    if self._exchange is None:
+      sh = self._sh
+      self._exchange = jax.jit(population.exchange_fn(names),
+                               in_shardings=(sh["members"], sh["replicated"],
+                                             sh["replicated"]),
+                               out_shardings=sh["members"], donate_argnums=0)
+    state = self._exchange(state, np.asarray(parents, np.int32),
+                           {n: np.asarray(values[n], np.float32) for n in names})
+    # A replaced diverged member holds a healthy state again: its metrics are logged.
+    self._reported -= {int(i) for i in np.flatnonzero(np.asarray(parents)
+                                                       != np.arange(len(parents)))}
+    if decision is not None:
+      lineage.write_round(workdir, step, names, decision.rows)
+      logging.info("%s", pbt.describe(decision, names))
+    return state
+
+  def _hparams(self, state: Any) -> dict[str, np.ndarray]:
+    """{explored name: [P] float32} the hyperparameters in the state now."""
+    return {n: np.asarray(host(population.GETTERS[n](state.gan)), np.float32)
+            for n in self._pbt.names}
+
+  def forget_after(self, workdir: str, step: int) -> None:
+    if self._pbt is not None and (dropped := lineage.drop_rounds_after(workdir, step)):
+      logging.info("Dropped %d rows of PBT rounds after step %d from %s (they are "
+                   "decided again).", dropped, step, lineage.LINEAGE_CSV)
+
   def finish(self, workdir: str, state: Any) -> None:
     self._write_results(workdir, state)
 
@@ -430,12 +496,15 @@ class PopulationRun(Trainee):
     """Ranks the members by their logged metrics (jaxgan.sweep.results), writes the
     CSV, the mean ± std summary and the plot, prints the ranking and the error bars."""
     diverged_at = self.diverged_at(state)  # Every process: a collective.
+    now = self._hparams(state) if self._pbt is not None else {}
     if not self.writes:
       return
     config = self.config
     names = list(self.members[0].hparams)
     final = results_lib.read_final_metrics(os.path.join(workdir, "metrics.jsonl"),
                                            len(self.members), exclude=names)
+    # Under PBT a member's swept columns are its starting values; these are its last.
+    final.update({f"pbt/{n}": v.astype(np.float64) for n, v in now.items()})
     metric = results_lib.resolve_metric(config.sweep_metric, list(final))
     if metric is not None and metric not in final:
       logging.warning("--sweep_metric=%s was not logged (logged: %s); the table is not "

@@ -47,13 +47,15 @@ RESUME_FIXED = ("data_name", "model", "loss", "latent_dim", "optimizer", "num_d_
                 "pack", "unroll_steps", "unroll_objective", "d_steps_schedule", "num_valid",
                 "train_subset", "train_subset_seed", "sweep", "r1_gamma", "r2_gamma",
                 "d_reg_interval", "lecam_weight", "lecam_decay", "lecam_start",
-                "diffaugment")
+                "diffaugment", "pbt_interval", "pbt_fraction", "pbt_perturb",
+                "pbt_resample")
 # The value a run saved before a RESUME_FIXED flag existed trained with (its config.json
 # lacks the flag): resuming it with another value is refused like any other change.
 BEFORE_THE_FLAG = {"unroll_objective": "g_loss", "r1_gamma": 0.0, "r2_gamma": 0.0,
                    "d_reg_interval": 1, "lecam_weight": 0.0, "lecam_decay": 0.9,
                    "lecam_start": 1000, "train_subset": 0, "train_subset_seed": 0,
-                   "diffaugment": ""}
+                   "diffaugment": "", "pbt_interval": 0, "pbt_fraction": 0.25,
+                   "pbt_perturb": "0.8,1.2", "pbt_resample": 0.0}
 # Flags that only say how long to train and what to write: free to change on resume.
 # Any other change (learning rates, batch size, seed, ...) is allowed with a warning:
 # the continuation is then no longer the uninterrupted run.

@@ -116,6 +116,50 @@ SETTERS: dict[str, Callable[[GANState, jax.Array], GANState] | None] = {
 assert set(SETTERS) == set(SWEEPABLE), "every sweepable flag needs a setter"
 
 
+def _get_opt_hparam(net: str, key: str):
+  return lambda state: getattr(state, net).opt_state.hyperparams[key]
+
+
+# How each sweepable value is read back from a (population) state: its leaf, [P] in a
+# population (None: `seed`, which no leaf holds). A flag set on both nets reads G's
+# (the setter writes both alike).
+GETTERS: dict[str, Callable[[GANState], jax.Array] | None] = {
+    "seed": None,
+    "lr_g": _get_opt_hparam("g", "learning_rate"),
+    "lr_d": _get_opt_hparam("d", "learning_rate"),
+    "b1": _get_opt_hparam("g", "b1"),
+    "b2": _get_opt_hparam("g", "b2"),
+    "momentum": _get_opt_hparam("g", "momentum"),
+    "r1_gamma": lambda state: state.hparams["r1_gamma"],
+    "r2_gamma": lambda state: state.hparams["r2_gamma"],
+    "lecam_weight": lambda state: state.hparams["lecam_weight"],
+}
+assert set(GETTERS) == set(SETTERS)
+
+
+def exchange_fn(names: Sequence[str]) -> Callable[..., PopulationState]:
+  """`exchange(state, parents [P] int32, values {name: [P] float32}) -> state`: PBT's
+  exploit and explore as one function to jit. Member i takes member parents[i]'s whole
+  state (G, D, BatchNorm statistics, optimizer states, EMA, objective terms' state,
+  health: a gather on the member axis), except its own run key `rng`: a copy then draws
+  its own noise and data order rather than replaying its parent's. Then each named
+  hyperparameter is written from `values` (a member that keeps its state gets its own
+  value back, bit for bit). parents[i] == i for every i is the identity."""
+  for name in names:
+    if SETTERS[name] is None:
+      raise ValueError(f"{name} has no state leaf to exchange")
+
+  def exchange(state: PopulationState, parents: jax.Array,
+               values: dict[str, jax.Array]) -> PopulationState:
+    moved = jax.tree_util.tree_map(lambda x: jnp.take(x, parents, axis=0), state)
+    gan = moved.gan.replace(rng=state.gan.rng)
+    for name in names:
+      gan = SETTERS[name](gan, values[name])
+    return PopulationState(gan=gan, health=moved.health)
+
+  return exchange
+
+
 def member_seeds(members: Sequence[Member]) -> np.ndarray:
   return np.array([m.config.seed for m in members], np.uint32)
 
