@@ -22,11 +22,15 @@ Root `state.rng` (the run key, checkpointed in the state):
 
 Within one update the step's parts split its key further (jaxgan.steps): D's objective
 takes (real pass, fake pass, terms) = split(key, 3), and each D term fold_in(terms key,
-its stream) (stream 0, the gradient penalty, the terms key itself); G's update takes
-(noise, D pass, feature-matching target) = split(key, 3), the unrolled D fold_in(D pass
-key, 1) and G's terms fold_in(D pass key, 2); an augmentation of D's input takes
-fold_in(that pass's dropout key, 1). Each is a fold_in or split of the key above it, so a
-new part's stream shifts no other.
+its stream): 0 the gradient penalty (the terms key itself), 1 R1, 2 R2, 3 LeCam
+(steps/regularizers.py). G's update takes (noise, D pass, feature-matching target) =
+split(key, 3); the target's key is also the key of the real batch's pass an objective
+with a real term makes (the unrolled minimax value's `judge_real`); the unrolled D takes
+fold_in(D pass key, 1) and G's terms fold_in(D pass key, 2). An augmentation of D's input
+takes fold_in(that pass's dropout key, 1), the i-th active augmentation fold_in of that
+by i, and each DiffAugment policy fold_in of that by its own stream (color 0,
+translation 1, cutout 2). Each is a fold_in or split of the key above it, so a new
+part's stream shifts no other.
 """
 
 from __future__ import annotations
