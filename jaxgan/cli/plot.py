@@ -7,6 +7,10 @@ Writes into W/plots/ (or --out):
                      (± its subset std), IS (± its split std), precision, recall,
                      density, coverage, modes, mode KL, Parzen
   modes.png          the toy mode metrics (modes covered, % high-quality, reverse KL)
+  pbt.png            a population-based-training sweep (its pbt_lineage.csv): each
+                     member's ranking metric at each round and each explored
+                     hyperparameter over steps (log scale), a marker where a member
+                     took another's state
 each only when the run logged its metrics. A sweep's workdir gets one line per member,
 labelled with its swept values. Records of diverged members' last steps (the
 `diverged_at` records) are left out. Needs matplotlib only (no jax): it runs beside a
@@ -25,6 +29,7 @@ from absl import flags
 from jaxgan import fileio
 from jaxgan.cli import common
 from jaxgan.errors import ConfigError, WorkdirError
+from jaxgan.sweep import lineage
 
 FLAGS = flags.FLAGS
 PANEL_W, PANEL_H, DPI = 5.0, 3.2, 100
@@ -113,7 +118,65 @@ def draw(workdir: str, out: str | None = None) -> list[str]:
       shared = SHARED_PANEL.get(filename) if list(series) == [None] else None
       _figure(target, f"{name}: {title}", panels, series, labels, shared)
       written.append(target)
+  rows = lineage.read_rows(workdir)
+  if rows:
+    target = os.path.join(out, "pbt.png")
+    _pbt_figure(target, f"{name}: population-based training", rows)
+    written.append(target)
   return written
+
+
+def _pbt_figure(path: str, title: str, rows: Sequence[dict[str, str]]) -> None:
+  """The lineage's panels: the metric each member had at each round, then each explored
+  hyperparameter as a step function from step 0 (its value before the first round).
+  A triangle marks a member that took another's state there (filled: it had diverged)."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+
+  names = lineage.hparam_names(list(rows[0]))
+  members = sorted({int(r["member"]) for r in rows})
+  metric = rows[0]["metric_name"]
+  n = 1 + len(names)
+  cols = min(n, 3)
+  fig, axes = plt.subplots(int(math.ceil(n / cols)), cols,
+                           figsize=(PANEL_W * cols, PANEL_H * math.ceil(n / cols) + 0.6),
+                           dpi=DPI, squeeze=False)
+  colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+  for m in members:
+    mine = sorted((r for r in rows if int(r["member"]) == m), key=lambda r: int(r["step"]))
+    color = colors[m % len(colors)]
+    steps = [int(r["step"]) for r in mine]
+    moved = [r for r in mine if r["action"] != lineage.KEEP]
+    ax = axes.flat[0]
+    ax.plot(steps, [float(r["metric"]) for r in mine], "o-", ms=3, lw=1.2, color=color,
+            label=f"member {m}")
+    for i, name in enumerate(names, start=1):
+      ax = axes.flat[i]
+      xs = [0] + steps
+      ys = [float(mine[0][f"{name}_before"])] + [float(r[f"{name}_after"]) for r in mine]
+      ax.step(xs, ys, where="post", lw=1.2, color=color)
+      for r in moved:
+        filled = r["action"] == lineage.REPLACE_DIVERGED
+        ax.plot(int(r["step"]), float(r[f"{name}_after"]), "v", ms=6, color=color,
+                mfc=color if filled else "none")
+  axes.flat[0].set_title(f"{metric} at each round", fontsize=10)
+  axes.flat[0].set_ylabel(metric)
+  for i, name in enumerate(names, start=1):
+    axes.flat[i].set_title(f"{name} (triangle: took another member's state)",
+                           fontsize=10)
+    axes.flat[i].set_ylabel(name)
+    axes.flat[i].set_yscale("log")
+  for ax in list(axes.flat)[:n]:
+    ax.set_xlabel("step")
+    ax.grid(True, alpha=0.3)
+  axes.flat[0].legend(fontsize=7, loc="best", ncol=2)
+  for ax in list(axes.flat)[n:]:
+    ax.set_visible(False)
+  fig.suptitle(title, fontsize=11)
+  fig.tight_layout()
+  fileio.save_with(path, lambda tmp: fig.savefig(tmp, format="png"))
+  plt.close(fig)
 
 
 def _figure(path: str, title: str, panels: Sequence[tuple[str, str, str | None]],
