@@ -131,6 +131,20 @@ def test_sigkill_then_resume_is_bit_identical_with_the_same_lineage(reference, t
     assert toolkit.read_metrics(workdir) == reference["metrics"]
 
 
+def test_a_resume_drops_the_rounds_after_its_checkpoint(reference, tmp_path):
+  # As if killed after the round of step 40, with no checkpoint after step 20; resumed
+  # for 5 steps only (a shorter run is free on resume): no round comes again to
+  # overwrite rounds 30 and 40, so the resume itself must drop them.
+  workdir = str(tmp_path / "cut")
+  shutil.copytree(reference["workdir"], workdir)
+  for step in toolkit.checkpoint_steps(workdir):
+    if step > 20:
+      shutil.rmtree(os.path.join(workdir, "checkpoints", str(step)))
+  loop.run(ring_config(checkpoint_every=10, max_checkpoints=100, num_steps=25), workdir)
+  assert lineage.read_rows(workdir) == [r for r in reference["lineage"]
+                                        if int(r["step"]) <= 20]
+
+
 def test_plot_draws_each_members_hyperparameters_and_metric(reference, tmp_path):
   from jaxgan.cli import plot
   # The lineage beside one metrics record: the figures other records would add cost
