@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 
+import numpy as np
 from absl import flags
 
 from jaxgan import config as config_lib
@@ -54,6 +56,21 @@ def define_flags() -> None:
                       "several.")
   flags.DEFINE_string("out", None, "Folder for the results of --samples (default: the "
                       "folder holding --samples): OUT/<name>_eval.json.")
+  flags.DEFINE_enum("feature_network", "classifier", ["classifier", "inception"],
+                    "The network the metrics are computed on: the dataset's own "
+                    "classifier, or the FID Inception network of pytorch-fid (published "
+                    "FIDs; needs --inception_weights).")
+  flags.DEFINE_string("inception_weights", None, "pytorch-fid's weights file "
+                      "pt_inception-2015-12-05-6726825d.pth (read without torch; its "
+                      "sha256 is checked against the hash in its name).")
+  flags.DEFINE_string("save_stats", None, "With --feature_network=inception: write the "
+                      "features' mu and sigma to this .npz (pytorch-fid's --save-stats "
+                      "format), of --samples, or of a dataset's --split.")
+  flags.DEFINE_string("ref_stats", None, "With --feature_network=inception and --samples: "
+                      "the FID reference, an .npz of mu and sigma (from --save_stats or "
+                      "pytorch-fid's --save-stats).")
+  flags.DEFINE_enum("split", None, ["train", "test"], "With --save_stats and no "
+                    "--samples: the dataset split whose statistics are written.")
 
 
 FLAGS = flags.FLAGS
@@ -73,6 +90,12 @@ def run() -> None:
 
 def _evaluate(argv: list[str]) -> None:
   common.no_arguments(argv)
+  if FLAGS.feature_network == "inception":
+    return _evaluate_inception()
+  for name in ("inception_weights", "save_stats", "ref_stats", "split"):
+    if FLAGS[name].present:
+      raise ConfigError(f"--{name} applies to --feature_network=inception (the FID "
+                        "Inception network); add that flag, or drop this one.")
   if FLAGS.samples is not None:
     return _evaluate_samples()
   for name in ("samples_range", "samples_key", "out"):
@@ -205,6 +228,141 @@ def _evaluate_samples() -> None:
   print(json.dumps({k: results.get(k) for k in SUMMARY_KEYS}))
   print(f"wrote {out_path}: {n} samples ({info['format']}, {info['layout']}, "
         f"{info['dtype']} in {info['range']}) vs {results['num_real']} test images")
+
+
+def _inception_checks() -> None:
+  """Every --feature_network=inception flag and file name, before the slow work."""
+  if FLAGS.inception_weights is None:
+    raise ConfigError("--feature_network=inception needs --inception_weights=PATH: "
+                      "pytorch-fid's pt_inception-2015-12-05-6726825d.pth (docs/"
+                      "evaluation.md says where to get it).")
+  if FLAGS.workdir is not None or FLAGS.real or FLAGS.step is not None:
+    raise ConfigError("--feature_network=inception evaluates --samples, or writes a "
+                      "split's --save_stats; a workdir's checkpoints are evaluated on "
+                      "the classifier (write their samples and pass them as --samples).")
+  for name in ("save_stats", "ref_stats"):
+    value = FLAGS[name].value
+    if value is not None and not value.lower().endswith(".npz"):
+      raise ConfigError(f"--{name}={value!r}: expected an .npz file (mu and sigma).")
+  if FLAGS.samples is None:
+    for name in ("ref_stats", "samples_range", "samples_key", "out"):
+      if FLAGS[name].present:
+        raise ConfigError(f"--{name} applies to --samples.")
+    if FLAGS.save_stats is None or (FLAGS.dataset is None and FLAGS.data_dir is None):
+      raise ConfigError("--feature_network=inception needs --samples=PATH (samples to "
+                        "score), or --save_stats=OUT.npz with --dataset or --data_dir "
+                        "and --split (a dataset's reference statistics).")
+    if FLAGS.split is None:
+      raise ConfigError("--save_stats of a dataset needs --split=train or --split=test.")
+    return
+  if FLAGS.split is not None:
+    raise ConfigError("--split applies to a dataset's --save_stats; with --samples the "
+                      "reference is --ref_stats or the --dataset's test split.")
+  if FLAGS.ref_stats is None and FLAGS.save_stats is None and (
+      FLAGS.dataset is None and FLAGS.data_dir is None):
+    raise ConfigError("--samples with --feature_network=inception needs a reference: "
+                      "--ref_stats=FILE.npz, or --dataset/--data_dir (its test split); "
+                      "or --save_stats=OUT.npz alone to write the samples' statistics.")
+  if FLAGS.ref_stats is not None and not os.path.isfile(FLAGS.ref_stats):
+    raise ConfigError(f"--ref_stats={FLAGS.ref_stats!r}: no such file; expected an .npz "
+                      "with mu and sigma.")
+  if not os.path.exists(FLAGS.samples):
+    raise ConfigError(f"--samples={FLAGS.samples!r}: no such file or folder; expected a "
+                      ".npy or .npz array or a folder of .png files.")
+  if FLAGS.eval_num_samples is not None and FLAGS.eval_num_samples < 1:
+    raise ConfigError(f"--eval_num_samples={FLAGS.eval_num_samples}: expected a positive "
+                      "number of samples (default: all of --samples).")
+
+
+def _load_inception():
+  """The extractor of --inception_weights; a NonStandardWeights warning as one line."""
+  import warnings
+
+  from jaxgan.eval import inception
+  with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always", inception.NonStandardWeights)
+    extractor = inception.InceptionExtractor.from_file(FLAGS.inception_weights)
+  for w in caught:
+    print(f"warning: {w.message}", file=sys.stderr)
+  return extractor
+
+
+def _evaluate_inception() -> None:
+  """--feature_network=inception: pytorch-fid's network, statistics and FID."""
+  _inception_checks()
+  from jaxgan.config import Config
+  from jaxgan.eval import features as features_lib
+  from jaxgan.eval import samples as samples_lib
+  from jaxgan.eval import stats as stats_lib
+
+  overrides = {name: FLAGS[name].value for name in ("dataset", "data_dir")
+               if FLAGS[name].value is not None}
+  config = Config(num_steps=1, **overrides).validate() if overrides else None
+  value_range = (samples_lib.parse_range(FLAGS.samples_range)
+                 if FLAGS.samples_range is not None else None)
+  t0 = time.perf_counter()
+  extractor = _load_inception()
+  protocol = extractor.protocol()
+  if FLAGS.samples is None:  # A dataset split's reference statistics.
+    from jaxgan import data
+    split = data.load_dataset(config.dataset, config.data_dir, FLAGS.split)
+    images = split.images[:FLAGS.eval_num_samples or split.num_examples]
+    feats, _ = features_lib.extract(extractor, images)
+    mu, sigma = stats_lib.feature_stats(feats)
+    stats_lib.save_stats(FLAGS.save_stats, mu, sigma, images.shape[0], extractor.sha256,
+                         protocol["network"])
+    print(f"wrote {FLAGS.save_stats}: mu [{mu.shape[0]}] and sigma of "
+          f"{images.shape[0]} {config.data_name} {FLAGS.split} images "
+          f"({time.perf_counter() - t0:.1f}s)")
+    return
+  reference = None
+  if FLAGS.ref_stats is not None:
+    reference = stats_lib.load_stats(FLAGS.ref_stats, extractor.feature_dim,
+                                     weights_sha256=extractor.sha256)
+  images, info = samples_lib.load_samples(FLAGS.samples, None, value_range,
+                                          FLAGS.samples_key)
+  n = FLAGS.eval_num_samples or images.shape[0]
+  if n > images.shape[0]:
+    raise ConfigError(f"--eval_num_samples={n} is more than the {images.shape[0]} "
+                      f"samples in --samples={FLAGS.samples!r}.")
+  if n < stats_lib.MIN_SAMPLES:
+    raise ConfigError(f"--samples={FLAGS.samples!r}: {n} sample(s) are too few; expected "
+                      f"at least {stats_lib.MIN_SAMPLES} (and thousands for FID: 10,000 "
+                      "or 50,000 in papers).")
+  images = images[:n]
+  feats, probs = features_lib.extract(extractor, images)
+  feats = np.asarray(feats)
+  mu, sigma = stats_lib.feature_stats(feats)
+  if FLAGS.save_stats is not None:
+    stats_lib.save_stats(FLAGS.save_stats, mu, sigma, n, extractor.sha256,
+                         protocol["network"])
+    print(f"wrote {FLAGS.save_stats}: mu [{mu.shape[0]}] and sigma of {n} samples")
+  real_features = None
+  if reference is not None:
+    protocol["reference"] = {"stats": os.path.abspath(FLAGS.ref_stats),
+                             "num_samples": reference.num_samples}
+  elif config is not None:
+    from jaxgan import data
+    test = data.load_dataset(config.dataset, config.data_dir, "test")
+    features_lib.check_compatible(extractor, test.name, test.image_shape)
+    real_features, _ = features_lib.extract(extractor, test.images)
+    reference = stats_lib.Stats(*stats_lib.feature_stats(real_features),
+                                test.num_examples, extractor.sha256)
+    protocol["reference"] = {"split": f"{config.data_name} test",
+                             "num_samples": test.num_examples}
+  else:
+    return  # --save_stats alone: the statistics are the result.
+  results = stats_lib.score(feats, probs, reference, real_features,
+                            seed=config.seed if config else 0)
+  results.update(source=os.path.abspath(FLAGS.samples), samples=info,
+                 feature_network="inception", protocol=protocol,
+                 seconds=time.perf_counter() - t0)
+  out_path = samples_results_path(FLAGS.samples, FLAGS.out)
+  from jaxgan.eval import evaluator as evaluator_lib
+  evaluator_lib.write_results(out_path, results)
+  print(json.dumps({k: results.get(k) for k in SUMMARY_KEYS if k in results}))
+  print(f"wrote {out_path}: FID {results['fid']:.6g} of {n} samples ({info['format']}, "
+        f"{info['layout']}) vs {protocol['reference']}")
 
 
 if __name__ == "__main__":

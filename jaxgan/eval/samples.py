@@ -46,12 +46,15 @@ def parse_range(text: str, flag: str = "--samples_range") -> tuple[float, float]
   return lo, hi
 
 
-def load_samples(path: str, image_shape: tuple[int, int, int],
+def load_samples(path: str, image_shape: tuple[int, int, int] | None,
                  value_range: tuple[float, float] | None = None,
                  key: str | None = None) -> tuple[np.ndarray, dict[str, Any]]:
   """The samples at `path` as [N, H, W, C] (uint8, or float32 in [0, 1]) and a
   description {"format", "layout", "dtype", "range"} for the results. Rules: module
-  docstring. key: the array of an .npz file that holds several."""
+  docstring. key: the array of an .npz file that holds several. image_shape None: a
+  network that takes any size (Inception): the array's own size, 1 or 3 channels
+  (`any_size_shape`); PNG files as RGB at the first file's size, as pytorch-fid reads
+  them."""
   if not os.path.exists(path):
     raise EvalError(f"--samples={path!r}: no such file or folder; expected a .npy or "
                     ".npz array or a folder of .png files.")
@@ -59,7 +62,7 @@ def load_samples(path: str, image_shape: tuple[int, int, int],
     if value_range is not None:
       raise EvalError(f"--samples_range applies to float arrays; the PNG files in "
                       f"--samples={path!r} are read as pixels 0..255: drop the flag.")
-    return _load_png_folder(path, image_shape), {
+    return _load_png_folder(path, image_shape or _first_png_shape(path)), {
         "format": "png", "layout": "png", "dtype": "uint8", "range": [0, 255]}
   lower = path.lower()
   if lower.endswith(".npy"):
@@ -69,6 +72,8 @@ def load_samples(path: str, image_shape: tuple[int, int, int],
   else:
     raise EvalError(f"--samples={path!r}: expected a .npy or .npz file or a folder of "
                     ".png files.")
+  if image_shape is None:
+    image_shape = any_size_shape(array, path)
   array, layout = to_nhwc(array, image_shape, path)
   images, info = to_unit(array, value_range, path)
   return images, {"format": fmt, "layout": layout, **info}
@@ -101,6 +106,21 @@ def _load_npz(path: str, key: str | None) -> np.ndarray:
       return archive[key]
     except ValueError as e:
       raise EvalError(f"--samples={path!r}: array {key!r} is not readable ({e}).") from None
+
+
+def any_size_shape(array: np.ndarray, path: str = "array") -> tuple[int, int, int]:
+  """(H, W, C) of samples for a network that takes any image size and 1 or 3 channels:
+  [N, H, W] grey, [N, H, W, C] with C in (1, 3), else PyTorch's [N, C, H, W]."""
+  shape = tuple(array.shape)
+  if len(shape) == 3:
+    return shape[1], shape[2], 1
+  if len(shape) == 4 and shape[3] in (1, 3):
+    return shape[1], shape[2], shape[3]
+  if len(shape) == 4 and shape[1] in (1, 3):
+    return shape[2], shape[3], shape[1]
+  raise EvalError(f"--samples={path!r} has shape {list(shape)}; expected images "
+                  "[N, H, W], [N, H, W, C] or PyTorch's [N, C, H, W] with C = 1 (grey) "
+                  "or 3 (RGB).")
 
 
 def to_nhwc(array: np.ndarray, image_shape: tuple[int, int, int], path: str = "array"
@@ -177,3 +197,19 @@ def _load_png_folder(folder: str, image_shape: tuple[int, int, int]) -> np.ndarr
                       "file (a grid of samples must be cut into single images).")
     images[i] = array.reshape(h, w, c)
   return images
+
+
+def _first_png_shape(folder: str) -> tuple[int, int, int]:
+  """(H, W, 3) of the folder's first PNG: pytorch-fid reads every PNG as RGB."""
+  from PIL import Image
+  names = sorted(n for n in os.listdir(folder) if n.lower().endswith(".png"))
+  if not names:
+    raise EvalError(f"--samples={folder!r} is a folder without .png files; expected "
+                    "one .png per sample (or a .npy/.npz array).")
+  file = os.path.join(folder, names[0])
+  try:
+    with Image.open(file) as img:
+      width, height = img.size
+  except OSError as e:
+    raise EvalError(f"{file!r} is not a readable PNG ({e}).") from None
+  return height, width, 3
