@@ -26,6 +26,12 @@ CASES: dict[str, dict] = {
     # steps_per_s is then member-steps/s, comparable with the "mlp" case.
     "pop8": dict(model="mlp", batch_size=64, members=8),
     "pop32": dict(model="mlp", batch_size=64, members=32),
+    # Population scaling on an accelerator (benchmarks/accelerator.sh): small networks
+    # leave a GPU mostly idle, so member-steps/s should grow with the member count.
+    "pop64": dict(model="mlp", batch_size=64, members=64),
+    "pop512": dict(model="mlp", batch_size=64, members=512),
+    "dcgan28_pop8": dict(model="dcgan", batch_size=64, members=8),
+    "dcgan28_pop64": dict(model="dcgan", batch_size=64, members=64),
     # PacGAN's ring toy protocol (experiments/ring_vanilla.flags, its 100 steps per
     # dispatch): a single run and populations of 8 and 32 seeds.
     "ring": dict(RING),
@@ -36,7 +42,8 @@ CASES: dict[str, dict] = {
 }
 
 # Steps per timed repeat with --steps=0: about the same seconds for each case.
-STEPS = {"dcgan28": 16, "dcgan32": 8, "pop8": 32, "pop32": 8, "ring": 1000,
+STEPS = {"dcgan28": 16, "dcgan32": 8, "pop8": 32, "pop32": 8, "pop64": 8, "pop512": 4,
+         "dcgan28_pop8": 4, "dcgan28_pop64": 2, "ring": 1000,
          "ring_pop8": 500, "ring_pop32": 200,
          "ring_pacgan": 100, "ring_pacgan_pop8": 20}
 DEFAULT_STEPS = 200
@@ -49,7 +56,9 @@ def case_steps(name: str, steps: int) -> int:
 
 # A population case -> the single-run case it is compared with (member-steps/s over the
 # single run's steps/s, measured in the same round).
-SINGLE = {"pop8": "mlp", "pop32": "mlp", "ring_pop8": "ring", "ring_pop32": "ring",
+SINGLE = {"pop8": "mlp", "pop32": "mlp", "pop64": "mlp", "pop512": "mlp",
+          "dcgan28_pop8": "dcgan28", "dcgan28_pop64": "dcgan28",
+          "ring_pop8": "ring", "ring_pop32": "ring",
           "ring_pacgan_pop8": "ring_pacgan"}
 
 # A case -> its PyTorch loops (torch_loops.py --loop=...), the same model at the same

@@ -9,8 +9,13 @@ own path (jaxgan.benchmark.compare.TORCH_SCRIPT):
     ../torch-venv/bin/python jaxgan/benchmark/torch_loops.py --loop=published \
         --data_dir=/usr/share/datasets/fashion-mnist --steps=200 --repeats=5
 
+--device: where the models and the preloaded data live ("auto": cuda when torch sees a GPU,
+else cpu). The tuned and DCGAN loops run there (every tensor made on it, timing synchronised
+with the GPU at the end of each repeat); the published loop stays on the CPU wherever it
+runs, since its per-example CPU pipeline is what it measures.
+
 Prints one JSON line: {"loop", "it_per_s" (median over the repeats), "it_per_s_repeats",
-"batch_size", "torch", "threads", "trial_it_per_s" (the short trials of the thread counts
+"batch_size", "torch", "device", "threads", "trial_it_per_s" (the short trials of the thread counts
 and memory formats that chose the setting timed), "pipeline", "memory_format" (DCGAN)}.
 One iteration is one G update and one D update, as one jaxgan train step (k = 1). Loops:
 
@@ -86,14 +91,16 @@ def _read_idx(path: str) -> np.ndarray:
 
 
 def train_images(data_dir: str, shape: tuple[int, int, int]) -> torch.Tensor:
-  """uint8 [N, C, H, W]: Fashion-MNIST's training images from the IDX folder when it
-  has that shape, else 60,000 random images of `shape` (C, H, W), seed 0."""
+  """uint8 [N, C, H, W] on torch's default device: Fashion-MNIST's training images from
+  the IDX folder when it has that shape, else 60,000 random images of `shape` (C, H, W),
+  seed 0."""
+  device = torch.empty(0).device  # The default device (torch.set_default_device).
   if data_dir and shape[0] == 1:
     x = _read_idx(_idx_path(data_dir, "train-images-idx3-ubyte"))
     if x.shape[1:] == shape[1:]:
-      return torch.from_numpy(x.copy()).unsqueeze(1)
+      return torch.from_numpy(x.copy()).unsqueeze(1).to(device)
   rng = np.random.default_rng(0)
-  return torch.from_numpy(rng.integers(0, 256, (60000,) + shape, np.uint8))
+  return torch.from_numpy(rng.integers(0, 256, (60000,) + shape, np.uint8)).to(device)
 
 
 def to_unit_range(x: torch.Tensor) -> torch.Tensor:
@@ -360,6 +367,7 @@ def time_loop(step, steps: int, repeats: int, warmup: int,
   budget_s seconds: the short trials of the settings)."""
   for _ in range(warmup):
     step()
+  _synchronize()
   rates = []
   for _ in range(repeats):
     t = time.perf_counter()
@@ -367,8 +375,14 @@ def time_loop(step, steps: int, repeats: int, warmup: int,
     while n < steps and (n < 2 or time.perf_counter() - t < budget_s):
       step()
       n += 1
+    _synchronize()  # A GPU runs the queued kernels asynchronously: wait for them.
     rates.append(n / (time.perf_counter() - t))
   return rates
+
+
+def _synchronize() -> None:
+  if torch.empty(0).device.type == "cuda":
+    torch.cuda.synchronize()
 
 
 def make_loop(args, memory_format=None):
@@ -395,7 +409,16 @@ def main():
                       "per core) over a short trial (on a CPU shared with other jobs "
                       "torch's OpenMP threads can run ~10x slower than one thread).")
   p.add_argument("--seed", type=int, default=0)
+  p.add_argument("--device", default="auto",
+                 help="cpu, cuda, or auto (cuda when torch sees a GPU); not the "
+                      "published loop, which runs on the CPU.")
   args = p.parse_args()
+  device = args.device
+  if device == "auto":
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+  if args.loop == "published":
+    device = "cpu"
+  torch.set_default_device(device)
   if args.loop in ("published", "tuned") and not args.data_dir:
     p.error(f"--loop={args.loop} needs --data_dir (a Fashion-MNIST IDX folder)")
   torch.manual_seed(args.seed)
@@ -436,7 +459,7 @@ def main():
   print(json.dumps({
       "loop": args.loop, "it_per_s": round(statistics.median(rates), 2),
       "it_per_s_repeats": [round(r, 2) for r in rates], "batch_size": args.batch_size,
-      "torch": torch.__version__, "threads": threads,
+      "torch": torch.__version__, "device": device, "threads": threads,
       **({"trial_it_per_s": {k: round(v, 2) for k, v in trial.items()}} if trial else {}),
       "pipeline": pipeline, **({"memory_format": memory_format} if memory_format else {}),
   }), flush=True)
