@@ -1,16 +1,19 @@
 """The PBT-vs-random-search table of experiments/pbt_vs_random.sh:
-`python experiments/pbt_table.py RUNS_DIR`.
+`python experiments/pbt_table.py RUNS_DIR [STEP]`.
 
-Reads RUNS_DIR/{pbt,random}_seed*/sweep_results.csv (each member's final logged metrics)
-and prints, for each arm, the best and the median member's final value of each quality
-metric, mean ± std (ddof 1) over the seeds, as a Markdown table. Diverged members count
-as the worst (a FID of +inf, zero modes), as the ranking does.
+Reads RUNS_DIR/{pbt,random}_seed*/metrics.jsonl and prints, for each arm, the best and
+the median member's value of each quality metric at STEP (default: the last step that
+logged it), mean ± std (ddof 1) over the seeds, as a Markdown table. A PBT run's metrics
+at a step are measured before that step's round, so a longer run's values at STEP are
+those of a run of STEP steps. A member without a finite value there (diverged) counts as
+the worst (a FID of +inf, zero modes), as the ranking does.
 """
 
 from __future__ import annotations
 
 import csv
 import glob
+import json
 import math
 import os
 import statistics
@@ -21,17 +24,22 @@ METRICS = (("eval/fid", "FID (classifier)", False), ("modes_covered", "modes cov
            ("high_quality_pct", "% high-quality", True))
 
 
-def member_values(path: str, column: str, higher: bool) -> list[float]:
-  with open(path, newline="") as f:
-    rows = list(csv.DictReader(f))
-  if not rows or column not in rows[0]:
+def member_values(path: str, column: str, higher: bool, step: int | None) -> list[float]:
+  values: dict[int, dict[int, float]] = {}  # step -> member -> value
+  members = set()
+  with open(path) as f:
+    for line in f:
+      r = json.loads(line)
+      if "member" not in r:
+        continue
+      members.add(r["member"])
+      if column in r:
+        values.setdefault(r["step"], {})[r["member"]] = r[column]
+  if not values:
     return []
+  at = values.get(max(values) if step is None else step, {})
   worst = -math.inf if higher else math.inf
-  out = []
-  for r in rows:
-    v = float(r[column]) if r[column] not in ("", "nan") else math.nan
-    out.append(v if r["status"] == "ok" and math.isfinite(v) else worst)
-  return out
+  return [at[m] if m in at and math.isfinite(at[m]) else worst for m in sorted(members)]
 
 
 def mean_std(values: list[float]) -> str:
@@ -42,15 +50,15 @@ def mean_std(values: list[float]) -> str:
   return f"{statistics.mean(values):.3g} ± {statistics.stdev(values):.2g}"
 
 
-def main(runs: str) -> None:
-  print(f"| arm | runs | metric | best member | median member |")
+def main(runs: str, step: int | None = None) -> None:
+  print("| arm | runs | metric | best member | median member |")
   print("|---|---|---|---|---|")
   for arm in ("pbt", "random"):
-    paths = sorted(glob.glob(os.path.join(runs, f"{arm}_seed*", "sweep_results.csv")))
+    paths = sorted(glob.glob(os.path.join(runs, f"{arm}_seed*", "metrics.jsonl")))
     for column, label, higher in METRICS:
       best, median = [], []
       for path in paths:
-        values = member_values(path, column, higher)
+        values = member_values(path, column, higher, step)
         if values:
           best.append(max(values) if higher else min(values))
           median.append(statistics.median(values))
@@ -59,4 +67,4 @@ def main(runs: str) -> None:
 
 
 if __name__ == "__main__":
-  main(sys.argv[1])
+  main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else None)
