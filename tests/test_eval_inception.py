@@ -274,9 +274,13 @@ def write_pngs(folder, images: np.ndarray) -> str:
 
 def test_save_stats_then_ref_stats_give_pytorch_fids_fid(reference, tmp_path):
   """README's commands: A's statistics saved, B scored against them. A.npz equals what
-  pytorch-fid computes from the same images as PNG files (its own reading, network and
-  statistics); --ref_stats takes a file pytorch-fid's save_fid_stats wrote, and the FID
-  equals the Fréchet distance of pytorch-fid's statistics of A and B."""
+  pytorch-fid's --save-stats (save_fid_stats: its own PNG reading, network and
+  statistics) writes for the same images; --ref_stats takes that pytorch-fid file, and
+  the FID is pytorch-fid's for A and B: its statistics of A and its activations of B,
+  with Tr (Σ_A Σ_B)^{1/2} from the N_B x N_B matrix C_B Σ_A C_Bᵀ / (N_B - 1) (C_B: B's
+  centred activations; the same nonzero eigenvalues as Σ_A Σ_B), because scipy's sqrtm
+  in calculate_frechet_distance takes a minute at 2,048 dimensions on this CPU (its
+  equality with this is test_fid_equals_pytorch_fid_calculate_frechet_distance's)."""
   rng = np.random.default_rng(5)
   a = rng.integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
   b = np.clip(a.astype(int) + rng.integers(-60, 60, a.shape), 0, 255).astype(np.uint8)
@@ -288,25 +292,31 @@ def test_save_stats_then_ref_stats_give_pytorch_fids_fid(reference, tmp_path):
   assert done.returncode == 0, done.stderr[-3000:]
   assert "no hash in its name" in done.stderr  # The random weights' warning.
 
-  fid_score, torch, cpu = reference.fid_score, reference.torch, reference.torch.device("cpu")
+  fid_score, cpu = reference.fid_score, reference.torch.device("cpu")
   with pytorch_fid_loads(reference):  # pytorch-fid's --save-stats, as its main calls it.
     fid_score.save_fid_stats([write_pngs(tmp_path / "png_A", a),
                               str(tmp_path / "A_pytorch_fid.npz")], 4, cpu, 2048, 0)
-  theirs = {"A": fid_score.compute_statistics_of_path(
-                str(tmp_path / "A_pytorch_fid.npz"), reference.model, 4, 2048, cpu, 0),
-            "B": fid_score.compute_statistics_of_path(
-                write_pngs(tmp_path / "png_B", b), reference.model, 4, 2048, cpu, 0)}
+  mu_a, sigma_a = fid_score.compute_statistics_of_path(
+      str(tmp_path / "A_pytorch_fid.npz"), reference.model, 4, 2048, cpu, 0)
   with np.load(tmp_path / "A.npz") as saved:
     assert int(saved["num_samples"]) == 4
-    assert relative_error(saved["mu"], theirs["A"][0]) < TOLERANCE
-    assert relative_error(saved["sigma"], theirs["A"][1]) < TOLERANCE
+    assert relative_error(saved["mu"], mu_a) < TOLERANCE
+    assert relative_error(saved["sigma"], sigma_a) < TOLERANCE
 
   done = evaluate(f"--samples={tmp_path / 'B.npy'}", "--feature_network=inception",
                   weights, f"--ref_stats={tmp_path / 'A_pytorch_fid.npz'}")
   assert done.returncode == 0, done.stderr[-3000:]
   with open(tmp_path / "B_eval.json") as f:
     results = json.load(f)
-  expected = stats.fid_from_stats(*theirs["B"], *theirs["A"])
+  folder = write_pngs(tmp_path / "png_B", b)
+  act_b = fid_score.get_activations(
+      sorted(os.path.join(folder, f) for f in os.listdir(folder)), reference.model, 4,
+      2048, cpu, 0)
+  centred = act_b - act_b.mean(axis=0)
+  small = centred @ sigma_a @ centred.T / (len(b) - 1)
+  expected = (np.sum((act_b.mean(axis=0) - mu_a) ** 2) + np.trace(sigma_a)
+              + np.sum(centred ** 2) / (len(b) - 1)
+              - 2 * np.sum(np.sqrt(np.clip(np.linalg.eigvalsh(small), 0, None))))
   assert abs(results["fid"] - expected) / expected < TOLERANCE, (results["fid"], expected)
   assert results["num_samples"] == 4 and results["samples"]["layout"] == "NCHW"
   protocol = results["protocol"]
@@ -314,9 +324,25 @@ def test_save_stats_then_ref_stats_give_pytorch_fids_fid(reference, tmp_path):
   assert protocol["standard_weights"] is False and "299" in protocol["resize"]
   assert protocol["reference"]["stats"].endswith("A_pytorch_fid.npz")
 
+
+def test_bad_statistics_files_are_refused_naming_the_flag(tmp_path):
   np.savez(tmp_path / "small.npz", mu=np.zeros(64), sigma=np.eye(64))
-  done = evaluate(f"--samples={tmp_path / 'B.npy'}", "--feature_network=inception",
-                  weights, f"--ref_stats={tmp_path / 'small.npz'}")
+  with pytest.raises(EvalError, match=r"--ref_stats=.*small.npz.* holds mu \[64\].*"
+                     r"expected mu \[2048\]"):
+    stats.load_stats(str(tmp_path / "small.npz"), 2048)
+  np.savez(tmp_path / "nan.npz", mu=np.full(8, np.nan), sigma=np.eye(8))
+  with pytest.raises(EvalError, match="NaN or Inf"):
+    stats.load_stats(str(tmp_path / "nan.npz"), 8)
+  np.savez(tmp_path / "other.npz", mu=np.zeros(8), sigma=np.eye(8), weights_sha256="ab")
+  with pytest.raises(EvalError, match="same network weights"):
+    stats.load_stats(str(tmp_path / "other.npz"), 8, weights_sha256="cd")
+  np.savez(tmp_path / "nomu.npz", sigma=np.eye(8))
+  with pytest.raises(EvalError, match="has no 'mu' array"):
+    stats.load_stats(str(tmp_path / "nomu.npz"), 8)
+  with pytest.raises(EvalError, match="too few"):
+    stats.feature_stats(np.zeros((1, 8)))
+  # The command: a bad flag value is one line and exit 2, before jax starts.
+  done = evaluate(f"--samples={tmp_path / 'x.npy'}", "--feature_network=inception")
   assert done.returncode == EXIT_USAGE and "Traceback" not in done.stderr
-  assert re.search(r"--ref_stats=.*small.npz.* holds mu \[64\].*expected mu \[2048\]",
-                   done.stderr.strip().splitlines()[-1])
+  assert "--feature_network=inception needs --inception_weights=PATH" in (
+      done.stderr.strip().splitlines()[-1])
