@@ -1,9 +1,10 @@
 """The bench's PyTorch side (`python -m jaxgan.bench --torch=PYTHON`,
 jaxgan/benchmark/torch_loops.py) and how the rounds are combined (jaxgan.benchmark.compare).
 
-torch is no jaxgan requirement: the tests that run the loops need an interpreter that
-imports torch (JAXGAN_TORCH_PYTHON, else ../torch-venv/bin/python beside the checkout)
-and are skipped without one; the rest need no torch."""
+torch is no jaxgan requirement but a test requirement (requirements-test.txt, which
+README's test command installs): the tests that run the loops take the first
+interpreter that imports torch of JAXGAN_TORCH_PYTHON, this one, and
+../torch-venv/bin/python beside the checkout; the rest need no torch."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import toolkit
 from jaxgan.benchmark import cases, compare
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CANDIDATES = [os.environ.get("JAXGAN_TORCH_PYTHON", ""),
+CANDIDATES = [os.environ.get("JAXGAN_TORCH_PYTHON", ""), sys.executable,
               os.path.join(os.path.dirname(ROOT), "torch-venv", "bin", "python")]
 TORCH_PYTHON = next((p for p in CANDIDATES if p and os.path.exists(p)
                      and compare.torch_problem(p) is None), None)
