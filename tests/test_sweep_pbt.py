@@ -54,11 +54,16 @@ def reference(tmp_path_factory):
           "lineage": lineage.read_rows(workdir)}
 
 
+# The tests that read the reference run share one xdist worker, so it is trained once.
+ON_THE_REFERENCES_WORKER = pytest.mark.xdist_group("pbt_reference")
+
+
 def like(reference):
   return jax.tree_util.tree_map(jnp.asarray, reference["state"])
 
 
 # ------------------------------------------------------------------ the run
+@ON_THE_REFERENCES_WORKER
 def test_a_round_gives_each_replaced_member_its_parents_whole_state(reference):
   rows = reference["lineage"]
   assert sorted({int(r["step"]) for r in rows}) == [10, 20, 30, 40]  # Not the last step.
@@ -90,6 +95,7 @@ def test_a_round_gives_each_replaced_member_its_parents_whole_state(reference):
       assert r["lr_g_before"] == r["lr_g_after"] and r["parent"] == r["member"]
 
 
+@ON_THE_REFERENCES_WORKER
 def test_a_diverged_member_is_replaced_first_and_counted(reference):
   first = [r for r in reference["lineage"] if r["step"] == "10"]
   # The bottom fraction is one member (0.25 x 4), but both diverged members are
@@ -106,6 +112,7 @@ def test_a_diverged_member_is_replaced_first_and_counted(reference):
   assert all(r["status"] == "ok" for r in toolkit.read_results(reference["workdir"]))
 
 
+@ON_THE_REFERENCES_WORKER
 def test_sigkill_then_resume_is_bit_identical_with_the_same_lineage(reference, tmp_path,
                                                                     caplog):
   seed = random.randrange(2**32)
@@ -131,20 +138,22 @@ def test_sigkill_then_resume_is_bit_identical_with_the_same_lineage(reference, t
     assert toolkit.read_metrics(workdir) == reference["metrics"]
 
 
+@ON_THE_REFERENCES_WORKER
 def test_a_resume_drops_the_rounds_after_its_checkpoint(reference, tmp_path):
   # As if killed after the round of step 40, with no checkpoint after step 20; resumed
-  # for 5 steps only (a shorter run is free on resume): no round comes again to
-  # overwrite rounds 30 and 40, so the resume itself must drop them.
+  # with --num_steps=20 (a shorter run is free on resume), so it trains nothing: no round
+  # comes again to overwrite rounds 30 and 40, and the resume itself must drop them.
   workdir = str(tmp_path / "cut")
   shutil.copytree(reference["workdir"], workdir)
   for step in toolkit.checkpoint_steps(workdir):
     if step > 20:
       shutil.rmtree(os.path.join(workdir, "checkpoints", str(step)))
-  loop.run(ring_config(checkpoint_every=10, max_checkpoints=100, num_steps=25), workdir)
+  loop.run(ring_config(checkpoint_every=10, max_checkpoints=100, num_steps=20), workdir)
   assert lineage.read_rows(workdir) == [r for r in reference["lineage"]
                                         if int(r["step"]) <= 20]
 
 
+@ON_THE_REFERENCES_WORKER
 def test_plot_draws_each_members_hyperparameters_and_metric(reference, tmp_path):
   from jaxgan.cli import plot
   # The lineage beside one metrics record: the figures other records would add cost
