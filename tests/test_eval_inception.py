@@ -60,29 +60,6 @@ def import_pytorch_fid():
   return fid_inception, fid_score
 
 
-def random_state_dict(seed: int = 0) -> dict:
-  """pytorch-fid's keys and shapes (loaded strictly by pytorch-fid below, so a wrong key
-  of jaxgan's fails there), random values: He-scaled convolutions, BatchNorm scale,
-  offset, running mean and running variance all drawn, and the step counters torch
-  writes."""
-  import torch
-  rng = np.random.default_rng(seed)
-  out = {}
-  for key, shape in inception.expected_shapes().items():
-    if key.endswith("conv.weight"):
-      value = rng.normal(0, np.sqrt(2 / np.prod(shape[1:])), shape)
-    elif key.endswith(("bn.weight", "running_var")):
-      value = rng.uniform(0.5, 2.0, shape)
-    elif key.endswith(("bn.bias", "running_mean")):
-      value = rng.normal(0, 0.2, shape)
-    else:  # fc
-      value = rng.normal(0, 1 / np.sqrt(inception.FEATURE_DIM), shape)
-    out[key] = torch.tensor(value, dtype=torch.float32)
-    if key.endswith("bn.weight"):
-      out[key[:-len("weight")] + "num_batches_tracked"] = torch.tensor(7)
-  return out
-
-
 @contextlib.contextmanager
 def pytorch_fid_loads(reference):
   """pytorch-fid's InceptionV3() reads the random weights instead of downloading."""
@@ -103,7 +80,7 @@ def reference(tmp_path_factory):
   import torch
   fid_inception, fid_score = import_pytorch_fid()
   folder = tmp_path_factory.mktemp("weights")
-  state = random_state_dict()
+  state = toolkit.random_inception_state_dict()
   legacy, zipped = str(folder / "random_inception.pth"), str(folder / "random_zip.pth")
   torch.save(state, legacy, _use_new_zipfile_serialization=False)
   torch.save(state, zipped)
@@ -257,6 +234,9 @@ def test_fid_equals_pytorch_fid_calculate_frechet_distance(reference, num):
     theirs = reference.fid_score.calculate_frechet_distance(mu_a, sigma_a, mu_b, sigma_b)
   ours = stats.fid_from_stats(mu_a, sigma_a, mu_b, sigma_b)
   assert abs(ours - theirs) / theirs < 1e-6, (ours, theirs)
+  # From B's features (the command's way: an N x N matrix when N <= dimensions).
+  from_features = stats.fid_of_features(b, stats.Stats(mu_a, sigma_a, num, None))
+  assert abs(from_features - theirs) / theirs < 1e-6, (from_features, theirs)
 
 
 # --------------------------------------------------------------------------- the command

@@ -40,7 +40,8 @@ import toolkit
 
 README = os.path.join(toolkit.REPO, "README.md")
 PREFIX = "python -m jaxgan."
-OUTPUT_FLAGS = ("workdir", "out", "profile_dir")
+# Outputs, and inputs an earlier command wrote there (--ref_stats: an earlier --save_stats).
+OUTPUT_FLAGS = ("workdir", "out", "profile_dir", "save_stats", "ref_stats")
 EVAL_FLAGS = ["--eval_num_samples=20", "--noeval_parzen"]
 WORKLOAD = {
     "main": ["--num_steps=2", "--log_every=1", "--sample_every=2",
@@ -107,10 +108,15 @@ def rewrite(command: str, tmp: str, data_dir: str, classifier_dir: str) -> list[
       if name == "data_dir":
         value = data_dir
       if name == "samples":
-        value = write_samples(os.path.join(tmp, "samples", os.path.basename(value)))
+        value = write_samples(os.path.join(tmp, "samples", os.path.basename(value)),
+                              inception="--feature_network=inception" in words)
+      if name == "inception_weights":
+        value = inception_weights(tmp)
       arg = f"--{name}={value}"
     args.append(arg)
   extra = list(WORKLOAD.get(program, []))
+  if "--feature_network=inception" in words:  # 299x299 per image: a few images.
+    extra = [f"--eval_num_samples={INCEPTION_SAMPLES}"]
   if program == "main":
     dataset = flag_value(args, "dataset") or "mnist"
     if flag_value(args, "data_dir") is None and not dataset.startswith("toy_"):
@@ -125,10 +131,27 @@ def rewrite(command: str, tmp: str, data_dir: str, classifier_dir: str) -> list[
   return [sys.executable, "-m", f"jaxgan.{program}", *args, *extra]
 
 
-def write_samples(path: str) -> str:
+INCEPTION_SAMPLES = 4
+
+
+def write_samples(path: str, inception: bool = False) -> str:
+  """PyTorch-GAN's tanh output; for the Inception commands uint8 RGB images (as
+  pytorch-fid reads PNGs), a different draw per file."""
   os.makedirs(os.path.dirname(path), exist_ok=True)
-  rng = np.random.default_rng(0)
-  np.save(path, rng.uniform(-1, 1, (32, 1, 28, 28)).astype(np.float32))
+  rng = np.random.default_rng(len(os.path.basename(path)) + ord(path[-5]))
+  if inception:
+    np.save(path, rng.integers(0, 256, (INCEPTION_SAMPLES, 32, 32, 3), dtype=np.uint8))
+  else:
+    np.save(path, rng.uniform(-1, 1, (32, 1, 28, 28)).astype(np.float32))
+  return path
+
+
+def inception_weights(tmp: str) -> str:
+  """Random weights in the weights file's format, written once per workspace (the real
+  file is not downloaded)."""
+  path = os.path.join(tmp, "random_inception.pth")
+  if not os.path.exists(path):
+    toolkit.write_random_inception_weights(path)
   return path
 
 
@@ -325,6 +348,8 @@ def check_evaluate(args, result, workspace):
   latest checkpoint); --samples=F scores F the same way into F's folder as
   <name>_eval.json (or --out)."""
   samples = flag_value(args, "samples")
+  if flag_value(args, "feature_network") == "inception":
+    return check_inception(args, result)
   if samples is None:
     workdir = flag_value(args, "workdir")
     step = toolkit.checkpoint_steps(workdir)[-1]
@@ -340,6 +365,25 @@ def check_evaluate(args, result, workspace):
   with open(path) as f:
     assert printed["fid"] == json.load(f)["fid"]
   assert f"wrote {path}" in result.stdout
+
+
+def check_inception(args, result):
+  """README, FID that papers can compare: --save_stats writes mu [2048] and sigma;
+  --ref_stats scores the samples against them into <name>_eval.json, with the protocol."""
+  samples, saved = flag_value(args, "samples"), flag_value(args, "save_stats")
+  if saved is not None:
+    with np.load(saved) as f:
+      assert f["mu"].shape == (2048,) and f["sigma"].shape == (2048, 2048)
+    assert f"wrote {saved}" in result.stdout
+  if flag_value(args, "ref_stats") is not None:
+    path = os.path.join(os.path.dirname(samples),
+                        os.path.splitext(os.path.basename(samples))[0] + "_eval.json")
+    with open(path) as f:
+      results = json.load(f)
+    assert math.isfinite(results["fid"]) and results["fid"] > 0
+    assert results["protocol"]["weights"] == "random_inception.pth"
+    assert results["protocol"]["reference"]["num_samples"] == INCEPTION_SAMPLES
+    assert f"wrote {path}" in result.stdout
 
 
 def check_plot(args, result, workspace):

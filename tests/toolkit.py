@@ -368,3 +368,36 @@ def cached_tiny_classifier(root) -> tuple[str, object, str]:
   cache = os.path.join(str(root), "classifiers")
   clf.save_classifier(model, clf.cache_path(model.dataset, cache))
   return data_dir, model, cache
+
+
+def random_inception_state_dict(seed: int = 0) -> dict:
+  """torch tensors under pytorch-fid's Inception keys and shapes (jaxgan.eval.inception's
+  list, which pytorch-fid's strict load_state_dict checks in test_eval_inception): He-scaled
+  convolutions, every BatchNorm's scale, offset, running mean and running variance
+  drawn (not 0/1), and the step counters torch writes. Needs torch (a test requirement)."""
+  import torch
+
+  from jaxgan.eval import inception
+  rng = np.random.default_rng(seed)
+  out = {}
+  for key, shape in inception.expected_shapes().items():
+    if key.endswith("conv.weight"):
+      value = rng.normal(0, np.sqrt(2 / np.prod(shape[1:])), shape)
+    elif key.endswith(("bn.weight", "running_var")):
+      value = rng.uniform(0.5, 2.0, shape)
+    elif key.endswith(("bn.bias", "running_mean")):
+      value = rng.normal(0, 0.2, shape)
+    else:  # fc
+      value = rng.normal(0, 1 / np.sqrt(inception.FEATURE_DIM), shape)
+    out[key] = torch.tensor(value, dtype=torch.float32)
+    if key.endswith("bn.weight"):
+      out[key[:-len("weight")] + "num_batches_tracked"] = torch.tensor(7)
+  return out
+
+
+def write_random_inception_weights(path: str) -> str:
+  """random_inception_state_dict saved by torch in the legacy format, as pytorch-fid's
+  weights file is (a name without a hash: it loads with a warning)."""
+  import torch
+  torch.save(random_inception_state_dict(), path, _use_new_zipfile_serialization=False)
+  return path

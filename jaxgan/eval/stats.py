@@ -108,6 +108,28 @@ def fid_from_stats(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray,
 _frechet = jax.jit(metrics.frechet_distance)
 
 
+def fid_of_features(features: Any, reference: Stats) -> float:
+  """FID of features [N, F] against reference statistics; equal to fid_from_stats of
+  feature_stats(features). With fewer samples than dimensions (N <= F) the trace term
+  comes from an N x N matrix: the nonzero eigenvalues of Σ_ref Σ, Σ = CᵀC / (N - 1) with
+  C the centred features, are those of the symmetric PSD C Σ_ref Cᵀ / (N - 1), so
+  Tr (Σ_ref Σ)^{1/2} is the sum of their square roots (exact, and N³ work instead of
+  two eigendecompositions of F x F matrices)."""
+  x = np.asarray(features, np.float64)
+  n, dim = x.shape
+  if n > dim:
+    return fid_from_stats(*feature_stats(x), reference.mu, reference.sigma)
+  feature_stats(x)  # Refuses fewer than MIN_SAMPLES.
+  mu = x.mean(axis=0)
+  centred = x - mu
+  small = centred @ reference.sigma @ centred.T / (n - 1)
+  eigenvalues = np.linalg.eigvalsh((small + small.T) / 2)
+  trace_sqrt = np.sum(np.sqrt(np.clip(eigenvalues, 0.0, None)))
+  diff = mu - reference.mu
+  return float(diff @ diff + np.trace(reference.sigma) + np.sum(centred ** 2) / (n - 1)
+               - 2.0 * trace_sqrt)
+
+
 IS_SPLITS = 10  # The Inception Score's splits, as the evaluator's.
 
 
@@ -119,9 +141,8 @@ def score(fake_features: Any, fake_probs: Any, reference: Stats,
   density and coverage (k = 5) as the evaluator computes them on any features."""
   from jaxgan import rng
   from jaxgan.eval import evaluator, prdc
-  mu, sigma = feature_stats(fake_features)
   n = int(np.shape(fake_features)[0])
-  out: dict[str, Any] = {"fid": fid_from_stats(mu, sigma, reference.mu, reference.sigma),
+  out: dict[str, Any] = {"fid": fid_of_features(fake_features, reference),
                          "num_samples": n, "num_real": reference.num_samples}
   if n >= IS_SPLITS:
     value, std = metrics.inception_score(jnp.asarray(fake_probs), IS_SPLITS)
