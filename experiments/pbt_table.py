@@ -37,7 +37,9 @@ def member_values(path: str, column: str, higher: bool, step: int | None) -> lis
         values.setdefault(r["step"], {})[r["member"]] = r[column]
   if not values:
     return []
-  at = values.get(max(values) if step is None else step, {})
+  if step is not None and step not in values:
+    return []  # A run that has not reached `step` yet.
+  at = values[max(values) if step is None else step]
   worst = -math.inf if higher else math.inf
   return [at[m] if m in at and math.isfinite(at[m]) else worst for m in sorted(members)]
 
@@ -45,8 +47,8 @@ def member_values(path: str, column: str, higher: bool, step: int | None) -> lis
 def mean_std(values: list[float]) -> str:
   if not values:
     return "-"
-  if len(values) == 1:
-    return f"{values[0]:.3g}"
+  if len(values) == 1 or not all(math.isfinite(v) for v in values):
+    return " ".join(f"{v:.3g}" for v in values)  # One run, or one with no finite member.
   return f"{statistics.mean(values):.3g} ± {statistics.stdev(values):.2g}"
 
 
