@@ -35,6 +35,7 @@ OPTIMIZERS = ("adam", "sgd", "rmsprop")
 RUN_LENGTH = ("num_steps", "num_epochs")
 D_STEPS_SCHEDULES = ("", "wgan")
 UNROLL_OBJECTIVES = ("g_loss", "minimax")
+FEATURE_NETWORKS = ("classifier", "inception")  # jaxgan.eval.members.make_evaluator.
 # --diffaugment's names: jaxgan.steps.augment.POLICIES (the authors' AUGMENT_FNS).
 DIFFAUGMENT_POLICIES = ("color", "translation", "cutout")
 
@@ -168,6 +169,15 @@ class Config:
   eval_parzen: bool = _field(True, "Include the Parzen-window estimate.")
   classifier_dir: str = _field("", "Evaluation classifier cache (default "
                                "~/.cache/jaxgan/classifiers).")
+  feature_network: str = _field("classifier", "The network evaluation's FID, KID, IS "
+                                "and precision/recall use: classifier (the dataset's "
+                                "own) or inception (pytorch-fid's FID Inception, the "
+                                "FID papers report; needs --inception_weights; the "
+                                "mode statistics stay on the classifier).")
+  inception_weights: str = _field("", "pytorch-fid's weights file pt_inception-2015-"
+                                  "12-05-6726825d.pth for --feature_network=inception "
+                                  "(read without torch, its sha256 checked against the "
+                                  "hash in its name).")
   # Sweeps: NAME=V1,V2,... specs, trained as one population (jaxgan.sweep).
   sweep: tuple[str, ...] = _field((), "NAME=V1,V2,...: train the cartesian product of "
                                   "all --sweep values as one vmapped population (e.g. "
@@ -298,6 +308,14 @@ def _validate(c: Config) -> None:
     need(getattr(c, name) >= 0, name, getattr(c, name), "an integer >= 0")
   need(c.eval_num_samples >= 10, "eval_num_samples", c.eval_num_samples,
        "an integer >= 10 (the Inception Score uses 10 splits)")
+  need(c.feature_network in FEATURE_NETWORKS, "feature_network", c.feature_network,
+       f"one of {', '.join(FEATURE_NETWORKS)}")
+  need(c.feature_network != "inception" or bool(c.inception_weights), "inception_weights",
+       c.inception_weights, "pytorch-fid's pt_inception-2015-12-05-6726825d.pth with "
+       "--feature_network=inception")
+  need(c.feature_network == "inception" or not c.inception_weights, "inception_weights",
+       c.inception_weights, "no value without --feature_network=inception (the "
+       "classifier evaluates)")
   need(c.num_steps > 0 or c.num_epochs > 0, "num_steps", c.num_steps,
        "a positive number of steps (or a positive --num_epochs)")
   need(math.isfinite(c.num_epochs) and c.num_epochs >= 0, "num_epochs", c.num_epochs,

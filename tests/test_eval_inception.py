@@ -326,3 +326,142 @@ def test_bad_statistics_files_are_refused_naming_the_flag(tmp_path):
   assert done.returncode == EXIT_USAGE and "Traceback" not in done.stderr
   assert "--feature_network=inception needs --inception_weights=PATH" in (
       done.stderr.strip().splitlines()[-1])
+
+
+def test_a_splits_statistics_and_png_samples_against_the_test_split(reference, extractor,
+                                                                    tmp_path):
+  """--save_stats of a dataset's --split, and --samples as a folder of PNG files (read as
+  RGB, as pytorch-fid reads them) scored against the --data_dir's test split: FID, KID
+  and precision/recall on Inception features, the statistics those of the split's
+  images."""
+  from PIL import Image
+  rng = np.random.default_rng(9)
+  data_dir = toolkit.write_idx_dir(
+      tmp_path / "tiny", rng.integers(0, 256, (6, 8, 8)), np.arange(6) % 3,
+      rng.integers(0, 256, (6, 8, 8)), np.arange(6) % 3)
+  weights = f"--inception_weights={reference.legacy}"
+  done = evaluate("--feature_network=inception", weights, f"--data_dir={data_dir}",
+                  "--split=test", f"--save_stats={tmp_path / 'test.npz'}")
+  assert done.returncode == 0, done.stderr[-3000:]
+  from jaxgan import data
+  test = data.load_dataset("", data_dir, "test").images  # [6, 8, 8, 1]
+  real, _ = features_lib.extract(extractor, np.repeat(test, 3, axis=-1))
+  with np.load(tmp_path / "test.npz") as saved:
+    assert relative_error(saved["mu"], np.mean(np.asarray(real, np.float64), 0)) < 1e-6
+    assert int(saved["num_samples"]) == 6
+
+  samples = rng.integers(0, 256, (6, 8, 8), dtype=np.uint8)
+  os.makedirs(tmp_path / "pngs")
+  for i, image in enumerate(samples):
+    Image.fromarray(image).save(tmp_path / "pngs" / f"{i}.png")
+  done = evaluate(f"--samples={tmp_path / 'pngs'}", "--feature_network=inception",
+                  weights, f"--data_dir={data_dir}")
+  assert done.returncode == 0, done.stderr[-3000:]
+  with open(tmp_path / "pngs_eval.json") as f:
+    results = json.load(f)
+  fake, _ = features_lib.extract(extractor, np.repeat(samples[..., None], 3, axis=-1))
+  expected = stats.fid_of_features(fake, stats.Stats(*stats.feature_stats(real), 6, None))
+  assert abs(results["fid"] - expected) / expected < 1e-6
+  assert results["samples"]["format"] == "png" and results["num_real"] == 6
+  assert results["protocol"]["reference"] == {"split": "tiny test", "num_samples": 6}
+  for key in ("kid", "precision", "recall", "density", "coverage"):
+    assert np.isfinite(results[key]), key
+
+
+def test_evaluation_during_training_on_inception_keeps_modes_on_the_classifier(
+    reference, tmp_path):
+  """--feature_network=inception in a run's Config (training's --eval_every, a sweep's
+  members and `evaluate --workdir` all build their Evaluator with make_evaluator): FID,
+  KID, IS and precision/recall on Inception features with the protocol stated, the
+  mode statistics those of the dataset's classifier."""
+  from jaxgan.config import Config
+  from jaxgan.eval import members
+  _, _, cache = toolkit.cached_tiny_classifier(tmp_path)
+  data_dir = toolkit.write_classes_folder(str(tmp_path / "classes"), num_train=12,
+                                          num_test=10)
+  config = Config(num_steps=1, data_dir=data_dir, classifier_dir=cache,
+                  eval_num_samples=10, eval_parzen=False, feature_network="inception",
+                  inception_weights=reference.legacy).validate()
+  samples, _ = toolkit.make_class_images(10, seed=4)
+  with pytest.warns(inception.NonStandardWeights):
+    on_inception = members.make_evaluator(config).evaluate_images(samples[..., None])
+  classifier_config = Config(num_steps=1, data_dir=data_dir, classifier_dir=cache,
+                             eval_num_samples=10, eval_parzen=False).validate()
+  on_classifier = members.make_evaluator(classifier_config).evaluate_images(
+      samples[..., None])
+  assert on_inception["classifier"] == "inception:random_inception.pth"
+  assert on_inception["mode_classifier"] == on_classifier["classifier"]
+  for key in ("modes_covered", "mode_kl", "mode_histogram"):
+    assert on_inception[key] == on_classifier[key], key
+  for key in ("fid", "kid", "inception_score", "precision", "recall"):
+    assert np.isfinite(on_inception[key]), key
+  assert on_inception["fid"] != on_classifier["fid"]  # Another network's features.
+  assert on_inception["protocol"]["reference"] == {"split": "classes test",
+                                                   "num_samples": 10}
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (dict(feature_network="vgg"), "--feature_network='vgg' is invalid: expected one of "
+     "classifier, inception"),
+    (dict(feature_network="inception"), "--inception_weights='' is invalid: expected "
+     "pytorch-fid's pt_inception-2015-12-05-6726825d.pth"),
+    (dict(inception_weights="w.pth"), "--inception_weights='w.pth' is invalid: expected "
+     "no value without --feature_network=inception"),
+])
+def test_the_feature_network_flags_are_checked_naming_the_flag(overrides, message):
+  from jaxgan.config import Config
+  from jaxgan.errors import ConfigError
+  from jaxgan.runtime import workdir
+  with pytest.raises(ConfigError, match=re.escape(message)):
+    Config(num_steps=1, **overrides).validate()
+  # Which network scores a run changes what it writes, not what it trains.
+  assert {"feature_network", "inception_weights"} <= set(workdir.RESUME_FREE)
+
+
+def test_sample_writes_evaluations_samples_as_pngs_pytorch_fid_scores_alike(
+    reference, extractor, tmp_path):
+  """`python -m jaxgan.sample --out=DIR/` writes the samples evaluation draws (same noise,
+  same generator), as uint8 PNGs; pytorch-fid's statistics of that folder equal jaxgan's
+  of the same folder, and so the FID against any reference (here the test split's)."""
+  import types as pytypes
+
+  import jax
+
+  from jaxgan import data, rng
+  from jaxgan.eval import evaluator, samples as samples_lib
+  from jaxgan.runtime import evaluation as runs
+  from jaxgan.runtime import loop
+  from jaxgan.runtime.trainees import make_trainee
+  data_dir = toolkit.tiny_idx_dir(tmp_path / "tiny", num_train=32, num_test=6)
+  workdir = str(tmp_path / "run")
+  loop.run(toolkit.tiny_config(data_dir, num_steps=2, checkpoint_every=2).validate(),
+           workdir)
+  out = tmp_path / "pngs"
+  done = toolkit.run_command([sys.executable, "-m", "jaxgan.sample",
+                              f"--workdir={workdir}", "--num_samples=5", f"--out={out}/"])
+  assert done.returncode == 0, done.stderr[-3000:]
+  assert "sampled 5/5 (step 2)" in done.stderr and f"wrote {out}/: 5 samples" in done.stdout
+  assert sorted(os.listdir(out)) == [f"{i:06d}.png" for i in range(5)]
+
+  config = runs.load_run_config(workdir)
+  train = data.load_training_split(config)
+  trainee = make_trainee(config, train)
+  state, _ = runs.restore_checkpoint(trainee.initial_state(train.images), workdir, None)
+  expected = evaluator.Evaluator.generate(
+      pytypes.SimpleNamespace(num_samples=5), jax.jit(trainee.steps.sample), state,
+      trainee.gan.sample_noise, trainee.gan.pixel_range,
+      rng.seed_stream(config.seed, rng.EVAL_NOISE))
+  grey, _ = samples_lib.load_samples(str(out), (8, 8, 1))
+  np.testing.assert_array_equal(grey, np.round(np.asarray(expected) * 255))
+
+  rgb, _ = samples_lib.load_samples(str(out), None)  # pytorch-fid's reading: RGB.
+  ours, _ = features_lib.extract(extractor, rgb)
+  cpu = reference.torch.device("cpu")
+  theirs = reference.fid_score.get_activations(
+      sorted(str(out / f) for f in os.listdir(out)), reference.model, 5, 2048, cpu, 0)
+  assert relative_error(ours, theirs) < TOLERANCE
+  test = data.load_dataset("", data_dir, "test").images
+  real, _ = features_lib.extract(extractor, np.repeat(test[:5], 3, axis=-1))
+  ref = stats.Stats(*stats.feature_stats(real), 5, None)
+  ours_fid, their_fid = stats.fid_of_features(ours, ref), stats.fid_of_features(theirs, ref)
+  assert abs(ours_fid - their_fid) / their_fid < TOLERANCE

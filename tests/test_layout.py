@@ -14,7 +14,8 @@ import toolkit
 PACKAGE = os.path.join(toolkit.REPO, "jaxgan")
 # Layers, top down; a module may import its own layer or any layer below.
 LAYERS = (("jaxgan.cli", "jaxgan.benchmark", "jaxgan.main", "jaxgan.evaluate",
-           "jaxgan.classifier", "jaxgan.bench", "jaxgan.figure1", "jaxgan.plot"),
+           "jaxgan.classifier", "jaxgan.bench", "jaxgan.figure1", "jaxgan.plot",
+           "jaxgan.sample"),
           ("jaxgan.runtime",))
 
 

@@ -71,12 +71,13 @@ def parzen_images(train: Dataset) -> np.ndarray:
 
 @jax.jit
 def _sample_metrics(key: jax.Array, fake_features: jax.Array, fake_probs: jax.Array,
-                    real_features: jax.Array, real_moments: metrics.Moments,
+                    mode_probs: jax.Array, real_features: jax.Array,
+                    real_moments: metrics.Moments,
                     label_distribution: jax.Array) -> dict[str, jax.Array]:
   kid, kid_std = metrics.kid(key, fake_features, real_features, KID_SUBSETS,
                              KID_SUBSET_SIZE)
   score, score_std = metrics.inception_score(fake_probs, IS_SPLITS)
-  modes = metrics.mode_statistics(jnp.argmax(fake_probs, axis=1), label_distribution)
+  modes = metrics.mode_statistics(jnp.argmax(mode_probs, axis=1), label_distribution)
   return {"kid": kid, "kid_std": kid_std, "inception_score": score,
           "inception_score_std": score_std, "modes_covered": modes.covered,
           "mode_kl": modes.kl, "mode_histogram": modes.histogram,
@@ -112,17 +113,28 @@ class Evaluator:
   label_distribution: jax.Array     # [C] test label frequencies
   parzen_valid: np.ndarray | None   # [V, H, W, C] uint8, None = no Parzen estimate
   parzen_test: np.ndarray | None    # [N_test, H, W, C] uint8
+  # The network whose classes the mode statistics count (the dataset's classifier) when
+  # `extractor` is a general-purpose one (Inception: ImageNet's classes); None: the
+  # extractor itself, or no mode statistics when it has no dataset.
+  mode_extractor: features_lib.FeatureExtractor | None = None
 
   @classmethod
   def for_dataset(cls, extractor: features_lib.FeatureExtractor, train: Dataset | None,
                   test: Dataset, num_samples: int = 10_000,
-                  with_parzen: bool = True) -> "Evaluator":
+                  with_parzen: bool = True,
+                  mode_extractor: features_lib.FeatureExtractor | None = None
+                  ) -> "Evaluator":
     """Checks the extractor fits the data (EvalError if not); computes test features.
-    train: the Parzen validation images' source (None without Parzen)."""
+    train: the Parzen validation images' source (None without Parzen). mode_extractor:
+    the dataset's classifier for the mode statistics, when `extractor` is not trained
+    on the dataset."""
     features_lib.check_compatible(extractor, test.name, test.image_shape)
+    if mode_extractor is not None:
+      features_lib.check_compatible(mode_extractor, test.name, test.image_shape)
     real_features, _ = features_lib.extract(extractor, test.images)
-    counts = np.bincount(test.labels, minlength=extractor.num_classes)
+    counts = np.bincount(test.labels, minlength=(mode_extractor or extractor).num_classes)
     return cls(extractor=extractor, dataset=test.name, num_samples=num_samples,
+               mode_extractor=mode_extractor,
                real_features=real_features,
                real_moments=jax.jit(metrics.feature_moments)(real_features),
                real_radii=prdc.nearest_neighbour_radii(real_features, PRDC_K),
@@ -146,8 +158,12 @@ class Evaluator:
                       "thousands (10,000 by default).")
     t0 = time.perf_counter()
     fake_features, fake_probs = features_lib.extract(self.extractor, images)
+    modes_by = self.mode_extractor or (
+        self.extractor if self.extractor.dataset is not None else None)
+    mode_probs = (fake_probs if modes_by is None or modes_by is self.extractor
+                  else features_lib.extract(modes_by, images)[1])
     out = _sample_metrics(rng.seed_stream(seed, rng.KID_SUBSETS),
-                          fake_features, fake_probs, self.real_features,
+                          fake_features, fake_probs, mode_probs, self.real_features,
                           self.real_moments, self.label_distribution)
     out = jax.device_get(out)
     results: dict[str, Any] = {
@@ -160,6 +176,12 @@ class Evaluator:
         "classifier_accuracy": self.extractor.accuracy,
     }
     results["modes_covered"] = int(results["modes_covered"])
+    if modes_by is None:  # A general-purpose network's classes are not the dataset's.
+      results.update(modes_covered=None, mode_kl=None, mode_histogram=None)
+    if hasattr(self.extractor, "protocol"):
+      results["protocol"] = dict(self.extractor.protocol(), reference={
+          "split": f"{self.dataset} test", "num_samples": results["num_real"]})
+      results["mode_classifier"] = modes_by.name if modes_by is not None else None
     results["seconds_features_metrics"] = time.perf_counter() - t0
     t1 = time.perf_counter()
     results.update(prdc.prdc(self.real_features, fake_features, PRDC_K,

@@ -48,16 +48,27 @@ def member_results_path(workdir: str, member: int, step: int) -> str:
 def make_evaluator(config: Config, train: data.Dataset | None = None,
                    extractor=None) -> Evaluator:
   """An Evaluator for config's dataset: the cached classifier (EvalError with the
-  command to make one if there is none, or if it belongs to another dataset), the test
+  command to make one if there is none, or if it belongs to another dataset), or with
+  --feature_network=inception pytorch-fid's Inception from --inception_weights (the
+  mode statistics then on the classifier when one is cached, else none), the test
   split, and the Parzen validation images from `train` (loaded if not given and
   config.eval_parzen)."""
+  mode_extractor = None
+  if extractor is None and config.feature_network == "inception":
+    from jaxgan.errors import EvalError
+    from jaxgan.eval.inception import InceptionExtractor
+    extractor = InceptionExtractor.from_file(config.inception_weights)
+    try:  # The mode statistics count the dataset's classes: its classifier's.
+      mode_extractor = find_classifier(config.data_name, config.classifier_dir)
+    except EvalError:
+      mode_extractor = None  # No classifier: no mode statistics.
   extractor = extractor or find_classifier(config.data_name, config.classifier_dir)
   if train is None and config.eval_parzen:
     train = data.hold_out(data.load_dataset(config.dataset, config.data_dir, "train"),
                           config.num_valid)
   test = data.load_dataset(config.dataset, config.data_dir, "test")
   return Evaluator.for_dataset(extractor, train, test, config.eval_num_samples,
-                               config.eval_parzen)
+                               config.eval_parzen, mode_extractor)
 
 
 class GeneratorEval:

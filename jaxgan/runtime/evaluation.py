@@ -42,7 +42,7 @@ def load_run_config(workdir: str, **overrides: Any) -> Config:
   return Config(**kwargs).validate()
 
 
-def _restore(init: Any, workdir: str, step: int | None) -> tuple[Any, int]:
+def restore_checkpoint(init: Any, workdir: str, step: int | None) -> tuple[Any, int]:
   """(state, step) of the checkpoint at `step` of workdir (None: the latest), restored
   into `init`'s structure; step 0 without a checkpoint is `init` itself."""
   from jaxgan.runtime.checkpoint import Checkpoints
@@ -75,7 +75,7 @@ def evaluate_checkpoint(config: Config, workdir: str, step: int | None,
   evaluator = evaluator or make_evaluator(config, train)
   # --mesh_shape says where training ran; evaluation runs on this machine's devices.
   trainee = make_trainee(dataclasses.replace(config, mesh_shape=""), train, evaluator)
-  state, step = _restore(trainee.initial_state(train.images), workdir, step)
+  state, step = restore_checkpoint(trainee.initial_state(train.images), workdir, step)
   return trainee.evaluation_results(state, step, workdir)
 
 
@@ -102,4 +102,5 @@ def evaluate_population_workdir(config: Config, workdir: str, step: int | None,
 
 
 __all__ = ["GeneratorEval", "evaluate_checkpoint", "evaluate_population_workdir",
-           "evaluate_workdir", "load_run_config", "make_evaluator", "results_path"]
+           "evaluate_workdir", "load_run_config", "make_evaluator", "restore_checkpoint",
+           "results_path"]

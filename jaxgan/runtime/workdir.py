@@ -62,6 +62,7 @@ BEFORE_THE_FLAG = {"unroll_objective": "g_loss", "r1_gamma": 0.0, "r2_gamma": 0.
 RESUME_FREE = ("dataset", "data_dir", "num_steps", "num_epochs", "log_every", "sample_every",
                "checkpoint_every", "sample_grid", "max_checkpoints", "steps_per_call",
                "eval_every", "eval_num_samples", "eval_parzen", "classifier_dir",
+               "feature_network", "inception_weights",
                "sweep_metric", "mesh_shape", "sweep_plot")
 _RESTART_HINT = ("--restart to start over here (the old contents are moved to "
                  "{workdir}.old-<time>, nothing is deleted)")
