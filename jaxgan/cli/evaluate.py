@@ -238,8 +238,9 @@ def _inception_checks() -> None:
                       "evaluation.md says where to get it).")
   if FLAGS.workdir is not None or FLAGS.real or FLAGS.step is not None:
     raise ConfigError("--feature_network=inception evaluates --samples, or writes a "
-                      "split's --save_stats; a workdir's checkpoints are evaluated on "
-                      "the classifier (write their samples and pass them as --samples).")
+                      "split's --save_stats; a workdir is evaluated on the network its "
+                      "run names (--feature_network in its config.json), or write its "
+                      "samples (python -m jaxgan.sample) and pass them as --samples.")
   for name in ("save_stats", "ref_stats"):
     value = FLAGS[name].value
     if value is not None and not value.lower().endswith(".npz"):
