@@ -162,7 +162,8 @@ def test_features_and_probs_equal_pytorch_fid(reference, extractor, shape):
   theirs, their_probs = torch_features(reference, images)
   ours, our_probs = features_lib.extract(extractor, images)
   assert ours.shape == (shape[0], 2048) and our_probs.shape == (shape[0], 1008)
-  assert np.abs(theirs).max() > 1 and theirs.std() > 0.1  # Not a vanished signal.
+  assert np.abs(theirs).max() > 1 and theirs.std() > 0.1  # Not a vanished signal,
+  assert their_probs.max() < 0.5  # nor a saturated softmax (one-hot probabilities).
   error = relative_error(ours, theirs)
   assert error < TOLERANCE, (shape, error)
   assert relative_error(our_probs, their_probs) < TOLERANCE, shape
@@ -230,7 +231,7 @@ def test_fid_equals_pytorch_fid_calculate_frechet_distance(reference, num):
   np.testing.assert_array_equal(mu_a, np.mean(a.astype(np.float64), axis=0))
   np.testing.assert_array_equal(sigma_a, np.cov(a.astype(np.float64), rowvar=False))
   with warnings.catch_warnings():
-    warnings.simplefilter("ignore", DeprecationWarning)  # Its sqrtm(disp=False).
+    warnings.simplefilter("ignore")  # Its sqrtm's disp=False and singular-matrix notes.
     theirs = reference.fid_score.calculate_frechet_distance(mu_a, sigma_a, mu_b, sigma_b)
   ours = stats.fid_from_stats(mu_a, sigma_a, mu_b, sigma_b)
   assert abs(ours - theirs) / theirs < 1e-6, (ours, theirs)

@@ -383,7 +383,9 @@ def random_inception_state_dict(seed: int = 0) -> dict:
   for key, shape in inception.expected_shapes().items():
     if key.endswith("conv.weight"):
       value = rng.normal(0, np.sqrt(2 / np.prod(shape[1:])), shape)
-    elif key.endswith(("bn.weight", "running_var")):
+    elif key.endswith("bn.weight"):  # Keeps pool3 of order 1 (softmax not saturated).
+      value = rng.uniform(0.5, 1.5, shape)
+    elif key.endswith("running_var"):
       value = rng.uniform(0.5, 2.0, shape)
     elif key.endswith(("bn.bias", "running_mean")):
       value = rng.normal(0, 0.2, shape)
