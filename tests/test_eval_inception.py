@@ -466,3 +466,16 @@ def test_sample_writes_evaluations_samples_as_pngs_pytorch_fid_scores_alike(
   ref = stats.Stats(*stats.feature_stats(real), 5, None)
   ours_fid, their_fid = stats.fid_of_features(ours, ref), stats.fid_of_features(theirs, ref)
   assert abs(ours_fid - their_fid) / their_fid < TOLERANCE
+
+
+@pytest.mark.xdist_group("tensorflow")  # Imports TensorFlow: see test_data.py.
+def test_cifar10_loads_through_tfds_offline_as_rgb_32px():
+  """The RGB data the papers' Inception FIDs are reported on (docs/evaluation.md, CIFAR-10
+  rows), offline: tfds's mock data in CIFAR-10's shapes."""
+  import tensorflow_datasets as tfds
+
+  from jaxgan import data
+  with tfds.testing.mock_data(num_examples=12):
+    train = data.load_dataset("cifar10", "", "train")
+  assert train.name == "cifar10" and train.num_classes == 10
+  assert train.images.shape == (12, 32, 32, 3) and train.images.dtype == np.uint8
