@@ -16,8 +16,9 @@ for n in $sizes; do
   if [ "$n" != 60000 ]; then subset=(--train_subset="$n"); fi
   for row in plain diffaug sn; do
     case $row in
-      plain) extra=(--sweep=r1_gamma=0,1 --sweep=lecam_weight=0,0.3) ;;
-      diffaug) extra=(--diffaugment=color,translation,cutout --sweep=lecam_weight=0,0.3) ;;
+      plain) extra=(--sweep=r1_gamma=0,1 --sweep=lecam_weight=0,0.3 --lecam_start=100) ;;
+      diffaug) extra=(--diffaugment=color,translation,cutout --sweep=lecam_weight=0,0.3
+                     --lecam_start=100) ;;
       sn) extra=(--d_norm=spectral) ;;
     esac
     nice -n 10 python -m jaxgan.main --flagfile=experiments/fashion_mnist_limited.flags \
