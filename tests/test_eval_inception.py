@@ -479,3 +479,19 @@ def test_cifar10_loads_through_tfds_offline_as_rgb_32px():
     train = data.load_dataset("cifar10", "", "train")
   assert train.name == "cifar10" and train.num_classes == 10
   assert train.images.shape == (12, 32, 32, 3) and train.images.dtype == np.uint8
+
+
+def test_sample_writes_arrays_and_refuses_a_used_folder(tmp_path):
+  from jaxgan.cli import sample
+  images = np.random.default_rng(0).integers(0, 256, (3, 4, 4, 3), dtype=np.uint8)
+  sample._write(str(tmp_path / "s.npz"), images)
+  sample._write(str(tmp_path / "s.npy"), images)
+  with np.load(tmp_path / "s.npz") as f:
+    np.testing.assert_array_equal(f["images"], images)
+  np.testing.assert_array_equal(np.load(tmp_path / "s.npy"), images)
+  (tmp_path / "used").mkdir()
+  (tmp_path / "used" / "x.png").write_bytes(b"")
+  done = toolkit.run_command([sys.executable, "-m", "jaxgan.sample",
+                              f"--workdir={tmp_path}", f"--out={tmp_path / 'used'}"])
+  assert done.returncode == EXIT_USAGE and "Traceback" not in done.stderr
+  assert "is a folder that is not empty" in done.stderr.strip().splitlines()[-1]
