@@ -294,7 +294,7 @@ class SingleRun(Trainee):
                eta_s: float) -> str:
     s = per_member[0]
     return (f"step {step}/{num_steps}  d_loss {s['d_loss']:.4f}  g_loss {s['g_loss']:.4f}"
-            f"  D(x) {s['d_real']:.3f}  D(G(z)) {s['d_fake']:.3f}  {steps_per_s:.1f} "
+            f"  D(x) {s['d_real']:.3f}  D(G(z)) {s['d_fake']:.3f}  {steps_per_s:.3g} "
             f"steps/s  ETA {eta_s:.0f}s")
 
   def sample(self, state: Any, z: jax.Array, labels: np.ndarray | None) -> np.ndarray:
@@ -427,7 +427,7 @@ class PopulationRun(Trainee):
     d_loss = [round(s["d_loss"], 3) for s in per_member.values()]
     g_loss = [round(s["g_loss"], 3) for s in per_member.values()]
     return (f"step {step}/{num_steps}  {len(per_member)} members  d_loss {d_loss}  "
-            f"g_loss {g_loss}  {steps_per_s:.1f} steps/s  ETA {eta_s:.0f}s")
+            f"g_loss {g_loss}  {steps_per_s:.3g} steps/s  ETA {eta_s:.0f}s")
 
   def sample(self, state: Any, z: jax.Array, labels: np.ndarray | None) -> np.ndarray:
     return host(self._sample(state.gan, z, labels))
