@@ -212,6 +212,10 @@ def test_training_writes_eval_json_with_issue_keys(evaluated):
   assert results["num_real"] == 60 and results["step"] == 2
   assert results["num_samples"] == 20 and results["dataset"] == "classes"
   assert results["classifier_accuracy"] == pytest.approx(model.accuracy)
+  # The protocol is stated on the classifier too, as on Inception features.
+  assert results["protocol"]["reference"] == {"split": "classes test", "num_samples": 60}
+  assert results["protocol"]["test_accuracy"] == pytest.approx(model.accuracy)
+  assert "classifier" in results["protocol"]["network"]
   # Known answers from the 20 samples it scored: the classifier's argmax counts, and the
   # Inception Score by a NumPy transcription of Salimans et al.'s rule (10 consecutive
   # splits, each against its own marginal).

@@ -87,6 +87,17 @@ class Classifier:
     """images [B, H, W, C] float32 in [0, 1] -> (features [B, 128], probs [B, C])."""
     return _classify(self.module, self.params, images)
 
+  def protocol(self) -> dict[str, Any]:
+    """What a result computed on these features states about them (as
+    jaxgan.eval.inception's extractor does)."""
+    m = self.meta
+    return {"network": f"jaxgan classifier {m.get('architecture')} ({m['dataset']}, "
+                       f"{self.feature_dim}-d penultimate layer)",
+            "weights": f"python -m jaxgan.classifier (seed {m.get('seed')}, "
+                       f"{m.get('epochs')} epochs on {m.get('train_examples')} images)",
+            "test_accuracy": self.accuracy,
+            "resize": "none: the dataset's own size, scaled to [0, 1]"}
+
 
 @functools.partial(jax.jit, static_argnums=0)
 def _classify(module: CNN, params: Any, images: jax.Array) -> tuple[jax.Array, jax.Array]:

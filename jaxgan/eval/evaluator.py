@@ -178,7 +178,7 @@ class Evaluator:
     results["modes_covered"] = int(results["modes_covered"])
     if modes_by is None:  # A general-purpose network's classes are not the dataset's.
       results.update(modes_covered=None, mode_kl=None, mode_histogram=None)
-    if hasattr(self.extractor, "protocol"):
+    if hasattr(self.extractor, "protocol"):  # The classifier's and Inception's.
       results["protocol"] = dict(self.extractor.protocol(), reference={
           "split": f"{self.dataset} test", "num_samples": results["num_real"]})
       results["mode_classifier"] = modes_by.name if modes_by is not None else None
