@@ -80,6 +80,20 @@ SUMMARY_KEYS = ("fid", "kid", "kid_std", "inception_score", "inception_score_std
                 "precision", "recall", "density", "coverage")
 
 
+def _first_samples(images: np.ndarray, minimum: int, advice: str) -> np.ndarray:
+  """The first --eval_num_samples of `images` (all when 0); ConfigError naming the flag
+  when there are fewer, or when that leaves fewer than `minimum`."""
+  n = FLAGS.eval_num_samples or images.shape[0]
+  if n > images.shape[0]:
+    raise ConfigError(f"--eval_num_samples={n} is more than the {images.shape[0]} "
+                      f"samples in --samples={FLAGS.samples!r}.")
+  if n < minimum:
+    many = "sample is" if n == 1 else "samples are"
+    raise ConfigError(f"--samples={FLAGS.samples!r}: {n} {many} too few; expected at "
+                      f"least {minimum} ({advice}).")
+  return images[:n]
+
+
 def main(argv: list[str]) -> None:
   common.run_reporting_errors(lambda: _evaluate(argv))
 
@@ -210,15 +224,9 @@ def _evaluate_samples() -> None:
   extractor = find_classifier(config.data_name, config.classifier_dir)
   images, info = samples_lib.load_samples(FLAGS.samples, tuple(extractor.image_shape),
                                           value_range, FLAGS.samples_key)
-  n = FLAGS.eval_num_samples or images.shape[0]
-  if n > images.shape[0]:
-    raise ConfigError(f"--eval_num_samples={n} is more than the {images.shape[0]} "
-                      f"samples in --samples={FLAGS.samples!r}.")
-  if n < evaluator_lib.MIN_SAMPLES:
-    raise ConfigError(f"--samples={FLAGS.samples!r}: {n} samples are too few; expected "
-                      f"at least {evaluator_lib.MIN_SAMPLES} (and thousands for FID and "
-                      "KID: 10,000 as for checkpoints).")
-  images = images[:n]
+  images = _first_samples(images, evaluator_lib.MIN_SAMPLES,
+                          "thousands for FID and KID: 10,000 as for checkpoints")
+  n = images.shape[0]
   evaluator = runs.make_evaluator(config, extractor=extractor)
   setup_s = time.perf_counter() - t0
   results = evaluator.evaluate_images(images, seed=config.seed)
@@ -322,15 +330,9 @@ def _evaluate_inception() -> None:
                                      weights_sha256=extractor.sha256)
   images, info = samples_lib.load_samples(FLAGS.samples, None, value_range,
                                           FLAGS.samples_key)
-  n = FLAGS.eval_num_samples or images.shape[0]
-  if n > images.shape[0]:
-    raise ConfigError(f"--eval_num_samples={n} is more than the {images.shape[0]} "
-                      f"samples in --samples={FLAGS.samples!r}.")
-  if n < stats_lib.MIN_SAMPLES:
-    raise ConfigError(f"--samples={FLAGS.samples!r}: {n} sample(s) are too few; expected "
-                      f"at least {stats_lib.MIN_SAMPLES} (and thousands for FID: 10,000 "
-                      "or 50,000 in papers).")
-  images = images[:n]
+  images = _first_samples(images, stats_lib.MIN_SAMPLES,
+                          "thousands for FID: 10,000 or 50,000 in papers")
+  n = images.shape[0]
   feats, probs = features_lib.extract(extractor, images)
   feats = np.asarray(feats)
   mu, sigma = stats_lib.feature_stats(feats)

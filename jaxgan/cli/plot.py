@@ -171,12 +171,7 @@ def _pbt_figure(path: str, title: str, rows: Sequence[dict[str, str]]) -> None:
     ax.set_xlabel("step")
     ax.grid(True, alpha=0.3)
   axes.flat[0].legend(fontsize=7, loc="best", ncol=2)
-  for ax in list(axes.flat)[n:]:
-    ax.set_visible(False)
-  fig.suptitle(title, fontsize=11)
-  fig.tight_layout()
-  fileio.save_with(path, lambda tmp: fig.savefig(tmp, format="png"))
-  plt.close(fig)
+  _finish(fig, axes, n, title, path)
 
 
 def _figure(path: str, title: str, panels: Sequence[tuple[str, str, str | None]],
@@ -220,6 +215,13 @@ def _figure(path: str, title: str, panels: Sequence[tuple[str, str, str | None]]
     ax.grid(True, alpha=0.3)
     if len(ax.get_legend_handles_labels()[0]) > 1:
       ax.legend(fontsize=7, loc="best")
+  _finish(fig, axes, n, title, path)
+
+
+def _finish(fig, axes, n: int, title: str, path: str) -> None:
+  """Hides the grid's unused panels (those after the first n), titles the figure and
+  writes it to `path` as a PNG (atomically)."""
+  import matplotlib.pyplot as plt
   for ax in list(axes.flat)[n:]:
     ax.set_visible(False)
   fig.suptitle(title, fontsize=11)
@@ -247,3 +249,4 @@ def run() -> None:
 
 if __name__ == "__main__":
   run()
+
