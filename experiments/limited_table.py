@@ -26,6 +26,8 @@ ROWS = {
     "LeCam (λ 0.3)": ("plain", {"r1_gamma": 0.0, "lecam_weight": 0.3}),
     "R1 + LeCam": ("plain", {"r1_gamma": 1.0, "lecam_weight": 0.3}),
     "DiffAugment + LeCam": ("diffaug", {"lecam_weight": 0.3}),
+    "DiffAugment + R1": ("diffaug_r1", {"lecam_weight": 0.0}),
+    "DiffAugment + R1 + LeCam": ("diffaug_r1", {"lecam_weight": 0.3}),
 }
 METRICS = (("eval/fid", "FID"), ("eval/precision", "precision"), ("eval/recall", "recall"))
 
@@ -89,7 +91,7 @@ def draw_samples(runs: str, out: str) -> None:
   import numpy as np
   from PIL import Image
   sizes = [n for n in SIZES if any(os.path.isdir(os.path.join(runs, f"n{n}_{p}"))
-                                   for p in ("plain", "diffaug", "sn"))]
+                                   for p in ("plain", "diffaug", "sn", "diffaug_r1"))]
   fig, axes = plt.subplots(len(sizes), len(ROWS), squeeze=False,
                            figsize=(1.6 * len(ROWS), 1.75 * len(sizes) + 0.3))
   for i, size in enumerate(sizes):
