@@ -2,10 +2,10 @@
 `python experiments/limited_table.py [RUNS_DIR] [--samples=OUT.png]` (default runs/limited).
 
 Reads RUNS_DIR/n<size>_<population>/sweep_summary.csv (each swept setting's mean ± std
-over its 5 seeds, diverged members left out and counted) and prints one Markdown row per
-technique and training-set size: FID, precision and recall on the classifier's features,
-and the FID's change against that size's baseline. Sizes or populations not run yet are
-left out. With --samples it also draws OUT.png: for each size (a row), seed 0's last
+over its 5 seeds, diverged members left out and counted) and prints Markdown tables, a row
+per technique and a column per training-set size: FID with its change against that size's
+baseline, then precision, recall and the classes covered, on the classifier's features. Sizes or populations
+not run yet are left blank. With --samples it also draws OUT.png: for each size (a row), seed 0's last
 sample grid of every technique (a column), at the images' own resolution.
 """
 
@@ -29,7 +29,6 @@ ROWS = {
     "DiffAugment + R1": ("diffaug_r1", {"lecam_weight": 0.0}),
     "DiffAugment + R1 + LeCam": ("diffaug_r1", {"lecam_weight": 0.3}),
 }
-METRICS = (("eval/fid", "FID"), ("eval/precision", "precision"), ("eval/recall", "recall"))
 
 
 def summary(path: str, setting: dict) -> dict[str, tuple[float, float, int, int]]:
@@ -44,26 +43,39 @@ def summary(path: str, setting: dict) -> dict[str, tuple[float, float, int, int]
 
 
 def main(runs: str) -> None:
-  print("| training images | row | FID ± std | Δ FID vs baseline | precision ± std | "
-        "recall ± std | seeds (diverged) |")
-  print("|---|---|---|---|---|---|---|")
+  """Prints two tables, a row per technique and a column per training-set size: FID ±
+  std with its change against the size's baseline, then precision, recall and classes
+  covered ± std."""
+  got: dict[tuple[str, int], dict] = {}
   for size in SIZES:
-    base = None
     for name, (population, setting) in ROWS.items():
       path = os.path.join(runs, f"n{size}_{population}", "sweep_summary.csv")
-      if not os.path.exists(path):
+      if os.path.exists(path) and "eval/fid" in (values := summary(path, setting)):
+        got[name, size] = values
+  sizes = [n for n in SIZES if any(size == n for _, size in got)]
+  head = " | ".join(f"{n:,} images" for n in sizes)
+  rule = "|---" * (len(sizes) + 1) + "|"
+  print(f"| FID ± std (Δ vs baseline), seeds (diverged) | {head} |\n{rule}")
+  for name in ROWS:
+    cells = []
+    for size in sizes:
+      if (name, size) not in got:
+        cells.append("")
         continue
-      got = summary(path, setting)
-      if "eval/fid" not in got:
-        continue
-      fid = got["eval/fid"][0]
-      base = fid if name == "baseline" else base
-      delta = "" if base is None or name == "baseline" else f"{fid - base:+.1f}"
-      cells = [f"{got[m][0]:.3f} ± {got[m][1]:.3f}" if m != "eval/fid"
-               else f"{got[m][0]:.1f} ± {got[m][1]:.1f}" for m, _ in METRICS]
-      healthy, diverged = got["eval/fid"][2:]
-      print(f"| {size:,} | {name} | {cells[0]} | {delta} | {cells[1]} | {cells[2]} | "
-            f"{healthy + diverged} ({diverged}) |")
+      mean, std, healthy, diverged = got[name, size]["eval/fid"]
+      base = got.get(("baseline", size), {}).get("eval/fid")
+      delta = f" ({mean - base[0]:+.1f})" if base and name != "baseline" else ""
+      seeds = f", {healthy + diverged} ({diverged})" if diverged else ""
+      cells.append(f"{mean:.1f} ± {std:.1f}{delta}{seeds}")
+    print(f"| {name} | {' | '.join(cells)} |")
+  print(f"\n| precision / recall / classes covered (of 10), mean ± std | {head} |\n{rule}")
+  for name in ROWS:
+    cells = []
+    for size in sizes:
+      v = got.get((name, size), {})
+      cells.append(" / ".join(f"{v[m][0]:.{d}f} ± {v[m][1]:.{d}f}" for m, d in (
+          ("eval/precision", 2), ("eval/recall", 4), ("eval/modes_covered", 1)) if m in v))
+    print(f"| {name} | {' | '.join(cells)} |")
 
 
 def member_of(workdir: str, setting: dict, seed: int = 0) -> int | None:
