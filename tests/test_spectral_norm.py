@@ -190,6 +190,35 @@ def test_d_norm_spectral_wraps_every_dense_and_conv_of_d_the_head_too(model, sha
   assert "batch_stats" not in shapes(plain)
 
 
+@pytest.mark.parametrize("model, shape", [
+    ("mlp", (8, 8, 1)), ("dcgan", (8, 8, 1)), ("resnet", (8, 8, 1))])
+def test_spectral_norm_stores_the_weights_as_the_layer_initialised_them(model, shape):
+  """The initial kernels are the layer's own initialisation, as torch's weight_orig, not
+  kernel / σ from the random u and v: that σ scaled the mlp D's kernels by 13-96x, and
+  Adam's steps, which do not scale with a weight, then moved W/σ that much more slowly
+  (D stayed at chance for 1,000 steps where torch's reaches D(x) 0.8 in 50)."""
+  options = models.ModelOptions(d_norm="spectral")
+  plain_norm = "none" if model == "resnet" else "batch"
+  nets = [models.MODELS[model].discriminator(shape, options._replace(d_norm=norm))
+          for norm in ("spectral", plain_norm)]
+  if model == "resnet":
+    nets = [d.clone(width=8) for d in nets]
+  x = jnp.zeros((2,) + shape)
+  spectral, plain = (jax.jit(lambda key, d=d: d.init(key, x, train=False))(
+      jax.random.PRNGKey(3))["params"] for d in nets)
+  kernels = {path: leaf for path, leaf in jax.tree_util.tree_flatten_with_path(
+      spectral)[0] if path[-1].key == "kernel"}
+  plain_kernels = {path: leaf for path, leaf in jax.tree_util.tree_flatten_with_path(
+      plain)[0] if path[-1].key == "kernel"}
+  assert kernels and set(kernels) <= set(plain_kernels)
+  for path, kernel in kernels.items():
+    # The same initialiser with another draw: the same bound and spread.
+    want = np.asarray(plain_kernels[path])
+    assert np.abs(kernel).max() <= np.abs(want).max() * 1.05 + 1e-6, path
+    if want.size >= 64:
+      assert 0.8 < np.std(kernel) / np.std(want) < 1.25, (path, np.std(kernel), np.std(want))
+
+
 def test_config_refuses_spectral_where_d_does_not_take_it_and_resnet_without_it():
   from jaxgan.errors import ConfigError
   Config(model="mlp", d_norm="spectral", num_steps=1).validate()

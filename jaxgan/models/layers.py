@@ -146,7 +146,8 @@ class SpectralNorm(nn.Module):
     update_stats=True (training): n_power_iterations of v ← normalize(Wᵀu),
       u ← normalize(Wv) with W held constant (no gradient), then u, v are stored; σ =
       uᵀWv is differentiated in W only. The apply must have 'batch_stats' mutable. At
-      initialisation nothing is iterated (torch iterates from the first training forward).
+      initialisation nothing is iterated (torch iterates from the first training forward)
+      and the weight is stored as the layer initialised it, as torch's weight_orig.
     update_stats=False (evaluation): σ = uᵀWv from the stored u and v, no iteration.
 
   Not flax's nn.SpectralNorm, which differs from torch: its u starts unnormalised, it
@@ -176,8 +177,14 @@ class SpectralNorm(nn.Module):
         start = jax.random.normal(self.make_rng("params"), (n_out + n_in,))
       u = self.variable("batch_stats", "u", lambda: _normalize(start[:n_out], self.eps))
       v = self.variable("batch_stats", "v", lambda: _normalize(start[n_out:], self.eps))
+      if self.is_initializing():
+        # map_variables(init=True) stores what this returns as the initial params: the
+        # layer's own initialisation, not kernel / σ (σ from the random u, v would scale
+        # each kernel by ~1/σ, 13-96x for the mlp's D, and Adam's steps, which do not
+        # scale with the weight, would then move W/σ that many times more slowly).
+        return variables
       u_value, v_value = u.value, v.value
-      if update_stats and not self.is_initializing():
+      if update_stats:
         frozen = jax.lax.stop_gradient(mat)
         for _ in range(self.n_power_iterations):
           v_value = _normalize(frozen @ u_value, self.eps)  # Wᵀu
