@@ -4,9 +4,10 @@
 Reads RUNS_DIR/n<size>_<population>/sweep_summary.csv (each swept setting's mean ± std
 over its 5 seeds, diverged members left out and counted) and prints Markdown tables, a row
 per technique and a column per training-set size: FID with its change against that size's
-baseline, then precision, recall and the classes covered, on the classifier's features. Sizes or populations
-not run yet are left blank. With --samples it also draws OUT.png: for each size (a row), seed 0's last
-sample grid of every technique (a column), at the images' own resolution.
+baseline, then precision, recall and the classes covered, on the classifier's features.
+Sizes or populations not run yet are left blank. With --samples it also draws OUT.png: for
+each size (a row), seed 0's last sample grid of every technique (a column), at the images'
+own resolution.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ import argparse
 import csv
 import json
 import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 SIZES = (60000, 6000, 600)
 # Row -> (population, its swept setting: {hyperparameter: value}).
@@ -102,6 +106,8 @@ def draw_samples(runs: str, out: str) -> None:
   import matplotlib.pyplot as plt
   import numpy as np
   from PIL import Image
+
+  from jaxgan.runtime.writers import upscale_factor
   sizes = [n for n in SIZES if any(os.path.isdir(os.path.join(runs, f"n{n}_{p}"))
                                    for p in ("plain", "diffaug", "sn", "diffaug_r1"))]
   fig, axes = plt.subplots(len(sizes), len(ROWS), squeeze=False,
@@ -116,8 +122,8 @@ def draw_samples(runs: str, out: str) -> None:
       grid = last_grid(workdir, member) if member is not None else None
       if grid is not None:
         image = np.asarray(Image.open(grid).convert("L"))
-        scale = round(image.shape[0] / 144)  # jaxgan writes 28 px tiles scaled up.
-        ax.imshow(image[::max(scale, 1), ::max(scale, 1)], cmap="gray", vmin=0, vmax=255,
+        scale = upscale_factor(28, 28)  # The grid's enlargement of Fashion-MNIST's tiles.
+        ax.imshow(image[::scale, ::scale], cmap="gray", vmin=0, vmax=255,
                   interpolation="nearest")
       if i == 0:
         ax.set_title(name, fontsize=8)

@@ -249,4 +249,3 @@ def run() -> None:
 
 if __name__ == "__main__":
   run()
-
